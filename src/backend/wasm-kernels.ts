@@ -1,0 +1,2 @@
+/** Kernels registered for the wasm backend (placeholder: being written). */
+export function registerWasmKernels(): void {}
