@@ -2,9 +2,11 @@
  * What every subcommand shares: the global flags (`--backend`, `--threads`, `--json`), starting the
  * backend, and turning errors into one clear line and a non-zero exit.
  */
+import path from 'node:path';
 import type { Argv } from 'yargs';
 import { BACKEND_CHOICES, initBackend, type BackendChoice } from '../backend/index.js';
 import { UserError } from '../errors.js';
+import { packageRoot } from '../io/config.js';
 
 export interface GlobalArgs {
   backend: BackendChoice;
@@ -53,4 +55,31 @@ export function reportAndExit(err: unknown): never {
 /** Prints the JSON result line when --json is on. */
 export function printJson(args: { json: boolean }, value: unknown): void {
   if (args.json) process.stdout.write(JSON.stringify(value) + '\n');
+}
+
+/**
+ * Ctrl-C / SIGTERM during long work: the first asks the work to stop at the next safe point (it
+ * saves a checkpoint); a second one exits at once.
+ */
+export function stopOnSignal(): { requested: () => boolean; dispose: () => void } {
+  let stop = false;
+  const onSignal = () => {
+    if (stop) process.exit(130);
+    stop = true;
+    process.stderr.write('\nmaskgen: stopping after this step (saving a checkpoint); press Ctrl-C again to quit at once\n');
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  return {
+    requested: () => stop,
+    dispose: () => {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    },
+  };
+}
+
+/** The shipped model bundle, the default of every --bundle flag. */
+export function defaultBundle(): string {
+  return path.join(packageRoot(), 'models', 'maskgen-emoji-small');
 }

@@ -1,0 +1,93 @@
+/** `maskgen train-tokenizer`: trains the ViT-VQGAN on a data folder. */
+import type { Argv, CommandModule } from 'yargs';
+import { loadImageFolder } from '../data/imagefolder.js';
+import { UserError } from '../errors.js';
+import { loadConfig } from '../io/config.js';
+import { VqganConfigSchema, VqganTrainSchema } from '../vqgan/config.js';
+import { runTokenizerTraining } from '../vqgan/run.js';
+import { handle, printJson, startBackend, stopOnSignal, type GlobalArgs } from './common.js';
+import { progress } from './progress.js';
+
+interface Args extends GlobalArgs {
+  config: string;
+  data: string;
+  out: string;
+  resume: boolean;
+  steps?: number;
+  batchSize?: number;
+  limit?: number;
+}
+
+export const trainTokenizerCommand: CommandModule<GlobalArgs, Args> = {
+  command: 'train-tokenizer',
+  describe: 'train the ViT-VQGAN image tokenizer on a data folder; the result is the vqgan/ part of a bundle in --out',
+  builder: (y: Argv<GlobalArgs>) =>
+    y
+      .usage('$0 train-tokenizer --config C --data DIR --out RUN [--resume]')
+      .option('config', { type: 'string', default: 'small', describe: "preset name (tiny, small, base) or a config JSON file; uses its 'vqgan' and 'vqganTrain' sections" })
+      .option('data', { type: 'string', demandOption: true, describe: 'data folder: images + metadata.jsonl' })
+      .option('out', { type: 'string', demandOption: true, describe: 'run folder: bundle part, checkpoints and logs go here' })
+      .option('resume', { type: 'boolean', default: false, describe: 'continue the run in --out from its last checkpoint (same weights, optimizer state and step)' })
+      .option('steps', { type: 'number', describe: 'override the number of training steps' })
+      .option('batch-size', { type: 'number', describe: 'override the batch size' })
+      .option('limit', { type: 'number', describe: 'use only the first N images of the data folder' }) as unknown as Argv<Args>,
+  handler: handle(async (args: Args) => {
+    const model = await loadConfig(VqganConfigSchema, args.config, 'vqgan');
+    const train = await loadConfig(VqganTrainSchema, args.config, 'vqganTrain');
+    if (args.steps !== undefined) train.steps = positiveInt(args.steps, '--steps');
+    if (args.batchSize !== undefined) train.batchSize = positiveInt(args.batchSize, '--batch-size');
+    const backend = await startBackend(args);
+
+    const loading = progress('loading images', 1);
+    const data = await loadImageFolder(args.data, {
+      size: model.imageSize,
+      channels: model.channels,
+      fit: train.fit,
+      limit: args.limit === undefined ? undefined : positiveInt(args.limit, '--limit'),
+      onProgress: (done, total) => loading.update(done / Math.max(1, total)),
+    });
+    loading.stop();
+    process.stderr.write(`maskgen: ${data.count} images (${data.skipped} skipped) at ${model.imageSize}px, ${model.channels} channel(s)\n`);
+
+    const bar = progress('train-tokenizer', train.steps);
+    const stop = stopOnSignal();
+    let t = Date.now();
+    let lastStep = 0;
+    const result = await runTokenizerTraining({
+      data,
+      model,
+      train,
+      out: args.out,
+      resume: args.resume,
+      shouldStop: stop.requested,
+      onStep: (step, m) => {
+        if (step % 5 !== 0 && step !== train.steps) return;
+        const now = Date.now();
+        const rate = ((step - lastStep) * 1000) / Math.max(1, now - t);
+        t = now;
+        lastStep = step;
+        bar.update(step, { 'steps/s': rate, loss: m.loss, l2: m.l2, usage: m.usage, ...(m.dLoss ? { d: m.dLoss } : {}) });
+      },
+    });
+    bar.stop();
+    stop.dispose();
+    const summary = {
+      out: args.out,
+      backend,
+      steps: result.steps,
+      seconds: result.seconds,
+      interrupted: result.interrupted,
+      ...(result.last ? { loss: result.last.loss, l2: result.last.l2, usage: result.last.usage } : {}),
+    };
+    process.stderr.write(
+      `maskgen: ${result.interrupted ? 'interrupted; checkpoint saved' : 'done'}: ${result.steps} steps in ${result.seconds.toFixed(0)}s → ${args.out}/vqgan\n`,
+    );
+    printJson(args, summary);
+    result.model.dispose();
+  }),
+};
+
+export function positiveInt(v: number, flag: string): number {
+  if (!Number.isInteger(v) || v < 1) throw new UserError(`${flag} must be a positive integer, got ${v}`);
+  return v;
+}

@@ -1,0 +1,135 @@
+/**
+ * The building blocks shared by the ViT-VQGAN, the masked transformer and the refiner, written for
+ * speed on every tfjs backend (see shared/PERF-NOTES.md): activations are kept as 2-D [rows, width]
+ * so that every linear layer is one plain 2-D matMul; GELU is the sigmoid form x·σ(1.702x) (tanh and
+ * pow are slow on wasm); LayerNorm uses tf.moments.
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { ParamStore } from './params.js';
+
+export class Linear {
+  readonly w: tf.Variable;
+  readonly b?: tf.Variable;
+
+  constructor(p: ParamStore, readonly inDim: number, readonly outDim: number, opts: { bias?: boolean; std?: number } = {}) {
+    this.w = p.get('w', [inDim, outDim], { normal: opts.std ?? 0.02 });
+    if (opts.bias ?? true) this.b = p.get('b', [outDim], 'zeros');
+  }
+
+  /** x [rows, in] → [rows, out] */
+  apply(x: tf.Tensor2D): tf.Tensor2D {
+    return tf.fused.matMul({ a: x, b: this.w as tf.Tensor2D, bias: this.b }) as tf.Tensor2D;
+  }
+}
+
+export class LayerNorm {
+  readonly g: tf.Variable;
+  readonly b: tf.Variable;
+
+  constructor(p: ParamStore, dim: number, private readonly eps = 1e-5) {
+    this.g = p.get('g', [dim], 'ones');
+    this.b = p.get('b', [dim], 'zeros');
+  }
+
+  apply<T extends tf.Tensor>(x: T): T {
+    return tf.tidy(() => {
+      const { mean, variance } = tf.moments(x, -1, true);
+      return x.sub(mean).mul(tf.rsqrt(variance.add(this.eps))).mul(this.g).add(this.b) as T;
+    });
+  }
+}
+
+/** GELU, sigmoid approximation: x·σ(1.702x). */
+export function gelu<T extends tf.Tensor>(x: T): T {
+  return tf.mul(x, tf.sigmoid(tf.mul(x, 1.702))) as T;
+}
+
+/** tanh(x) as 2σ(2x) − 1 (tanh is ~6× slower than sigmoid on wasm). */
+export function fastTanh<T extends tf.Tensor>(x: T): T {
+  return tf.sub(tf.mul(tf.sigmoid(tf.mul(x, 2)), 2), 1) as T;
+}
+
+export class Mlp {
+  readonly fc: Linear;
+  readonly proj: Linear;
+
+  constructor(p: ParamStore, dim: number, hidden: number, projStd: number) {
+    this.fc = new Linear(p.scope('fc'), dim, hidden);
+    this.proj = new Linear(p.scope('proj'), hidden, dim, { std: projStd });
+  }
+
+  apply(x: tf.Tensor2D): tf.Tensor2D {
+    return this.proj.apply(gelu(this.fc.apply(x)));
+  }
+}
+
+/**
+ * Multi-head attention over 2-D activations. Queries come from `x` ([B·T, D]); keys and values from
+ * `context` ([B·S, Dc]), which is `x` itself for self-attention. `keyBias` ([B, S], 0 to attend and a
+ * large negative number to ignore) masks padded keys.
+ */
+export class Attention {
+  readonly q: Linear;
+  readonly kv: Linear;
+  readonly proj: Linear;
+
+  constructor(p: ParamStore, readonly dim: number, readonly heads: number, projStd: number, contextDim = dim) {
+    if (dim % heads !== 0) throw new Error(`attention width ${dim} is not divisible by ${heads} heads`);
+    this.q = new Linear(p.scope('q'), dim, dim);
+    this.kv = new Linear(p.scope('kv'), contextDim, 2 * dim);
+    this.proj = new Linear(p.scope('proj'), dim, dim, { std: projStd });
+  }
+
+  apply(x: tf.Tensor2D, batch: number, context?: tf.Tensor2D, keyBias?: tf.Tensor2D): tf.Tensor2D {
+    const h = this.heads;
+    const dh = this.dim / h;
+    const t = x.shape[0] / batch;
+    const ctx = context ?? x;
+    const s = ctx.shape[0] / batch;
+    // [B·T, D] → [B, H, T, dh], with the 1/√dh scale folded into q
+    const q = tf.transpose(tf.reshape(tf.mul(this.q.apply(x), 1 / Math.sqrt(dh)), [batch, t, h, dh]), [0, 2, 1, 3]);
+    // [B·S, 2D] → [2, B, H, S, dh]
+    const kv = tf.transpose(tf.reshape(this.kv.apply(ctx), [batch, s, 2, h, dh]), [2, 0, 3, 1, 4]);
+    const [k, v] = tf.unstack(kv, 0) as [tf.Tensor4D, tf.Tensor4D];
+    let scores = tf.matMul(q, k, false, true); // [B, H, T, S]
+    if (keyBias) scores = tf.add(scores, tf.reshape(keyBias, [batch, 1, 1, s]));
+    const out = tf.matMul(tf.softmax(scores), v); // [B, H, T, dh]
+    return this.proj.apply(tf.reshape(tf.transpose(out, [0, 2, 1, 3]), [batch * t, this.dim]));
+  }
+}
+
+/** A pre-LN transformer block: self-attention, optional cross-attention, MLP, each residual. */
+export class Block {
+  readonly ln1: LayerNorm;
+  readonly attn: Attention;
+  readonly lnCross?: LayerNorm;
+  readonly cross?: Attention;
+  readonly ln2: LayerNorm;
+  readonly mlp: Mlp;
+
+  constructor(p: ParamStore, dim: number, heads: number, mlpRatio: number, depth: number, contextDim?: number) {
+    const projStd = 0.02 / Math.sqrt(2 * depth);
+    this.ln1 = new LayerNorm(p.scope('ln1'), dim);
+    this.attn = new Attention(p.scope('attn'), dim, heads, projStd);
+    if (contextDim !== undefined) {
+      this.lnCross = new LayerNorm(p.scope('ln_cross'), dim);
+      this.cross = new Attention(p.scope('cross'), dim, heads, projStd, contextDim);
+    }
+    this.ln2 = new LayerNorm(p.scope('ln2'), dim);
+    this.mlp = new Mlp(p.scope('mlp'), dim, dim * mlpRatio, projStd);
+  }
+
+  apply(x: tf.Tensor2D, batch: number, context?: tf.Tensor2D, contextBias?: tf.Tensor2D): tf.Tensor2D {
+    x = tf.add(x, this.attn.apply(this.ln1.apply(x), batch));
+    if (this.cross && this.lnCross && context) {
+      x = tf.add(x, this.cross.apply(this.lnCross.apply(x), batch, context, contextBias));
+    }
+    return tf.add(x, this.mlp.apply(this.ln2.apply(x)));
+  }
+}
+
+/** Adds a learned [T, D] table to every sequence of a [B·T, D] batch. */
+export function addPositions(x: tf.Tensor2D, pos: tf.Tensor, batch: number): tf.Tensor2D {
+  const [rows, dim] = x.shape;
+  return tf.reshape(tf.add(tf.reshape(x, [batch, rows / batch, dim]), pos), [rows, dim]);
+}

@@ -1,0 +1,123 @@
+/**
+ * A whole tokenizer training run over a loaded image set: batching, the trainer's steps, periodic
+ * atomic checkpoints, `resume`, and the `vqgan/` bundle part written at every checkpoint.
+ *
+ * RUN/model_index.json, RUN/vqgan/          the bundle part (config + weights)
+ * RUN/checkpoints/vqgan/                    weights + discriminator + optimizer state + step
+ * RUN/logs/vqgan.jsonl                      one line of metrics every `logEvery` steps
+ */
+import * as fsp from 'node:fs/promises';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { epochBatches, imagesToTensor } from '../data/batches.js';
+import type { ImageSet } from '../data/imagefolder.js';
+import { UserError } from '../errors.js';
+import { writeModelIndex } from '../io/bundle.js';
+import { hasCheckpoint, loadCheckpoint, saveCheckpoint } from '../io/checkpoint.js';
+import { assignWeights } from '../io/tensors.js';
+import { Rng } from '../random.js';
+import type { VqganConfig, VqganTrainConfig } from './config.js';
+import { VQGAN_PART, saveTokenizer } from './io.js';
+import { VitVqgan } from './model.js';
+import { TokenizerTrainer, type TokenizerStepMetrics } from './trainer.js';
+
+export interface TokenizerRunOptions {
+  data: ImageSet;
+  model: VqganConfig;
+  train: VqganTrainConfig;
+  out: string;
+  resume?: boolean;
+  logEvery?: number;
+  onStep?: (step: number, metrics: TokenizerStepMetrics) => void;
+  onCheckpoint?: (step: number) => void;
+  /** Polled between steps; when true the run saves a checkpoint and returns early. */
+  shouldStop?: () => boolean;
+}
+
+export interface TokenizerRunResult {
+  model: VitVqgan;
+  steps: number;
+  interrupted: boolean;
+  last?: TokenizerStepMetrics;
+  seconds: number;
+}
+
+export function checkpointDir(out: string): string {
+  return path.join(out, 'checkpoints', VQGAN_PART);
+}
+
+/** What a checkpoint must match to be resumed: the model, and the training config but for its length. */
+function resumeKey(model: VqganConfig, train: VqganTrainConfig): unknown {
+  const { steps: _steps, checkpointEvery: _every, ...rest } = train;
+  return { model, train: rest };
+}
+
+export async function runTokenizerTraining(opts: TokenizerRunOptions): Promise<TokenizerRunResult> {
+  const { data, train, out } = opts;
+  const cfg = opts.model;
+  if (data.width !== cfg.imageSize || data.height !== cfg.imageSize || data.channels !== cfg.channels) {
+    throw new UserError(`data is ${data.width}×${data.height}×${data.channels} but the tokenizer expects ${cfg.imageSize}×${cfg.imageSize}×${cfg.channels}`);
+  }
+  if (data.count < train.batchSize) throw new UserError(`data has ${data.count} images, fewer than one batch of ${train.batchSize}`);
+
+  const ckptDir = checkpointDir(out);
+  const exists = await hasCheckpoint(ckptDir);
+  if (exists && !opts.resume) throw new UserError(`${out} already holds a training run; pass --resume to continue it or choose another --out`);
+  if (!exists && opts.resume) throw new UserError(`nothing to resume in ${out} (no ${ckptDir})`);
+
+  const model = new VitVqgan(cfg, train.seed);
+  const trainer = new TokenizerTrainer(model, train);
+  const key = resumeKey(cfg, train);
+  if (exists) {
+    const ckpt = await loadCheckpoint(ckptDir, { expectConfig: key, what: 'tokenizer checkpoint' });
+    const own: Record<string, tf.Tensor> = {};
+    const rest: Record<string, tf.Tensor> = {};
+    for (const [k, v] of Object.entries(ckpt.weights)) (k.startsWith('disc/') ? rest : own)[k] = v;
+    assignWeights(model.variables(), own, `tokenizer checkpoint ${ckptDir}`);
+    trainer.load(rest, ckpt.optimizer ?? {}, Number(ckpt.state?.step ?? 0));
+    tf.dispose([...Object.values(rest), ...Object.values(ckpt.optimizer ?? {})]);
+  }
+
+  const save = async () => {
+    const s = trainer.state();
+    await saveCheckpoint(ckptDir, { config: key, weights: s.weights, optimizer: s.optimizer, state: { step: s.step } });
+    await saveTokenizer(path.join(out, VQGAN_PART), model);
+    await writeModelIndex(out, { parts: { [VQGAN_PART]: VQGAN_PART } });
+    opts.onCheckpoint?.(s.step);
+  };
+
+  await fsp.mkdir(path.join(out, 'logs'), { recursive: true });
+  const log = await fsp.open(path.join(out, 'logs', 'vqgan.jsonl'), 'a');
+  const logEvery = opts.logEvery ?? 10;
+  const flipRng = train.augmentFlip ? new Rng(train.seed + 3) : undefined;
+  // The batch order is a function of the seed alone, so a resumed run sees the batches it would have.
+  const batches = epochBatches(data.count, train.batchSize, new Rng(train.seed + 2), true);
+  for (let s = 0; s < trainer.step; s++) batches.next();
+
+  const t0 = Date.now();
+  const startStep = trainer.step;
+  let last: TokenizerStepMetrics | undefined;
+  let interrupted = false;
+  try {
+    while (trainer.step < train.steps) {
+      if (opts.shouldStop?.()) {
+        interrupted = true;
+        break;
+      }
+      const { indices } = batches.next().value!;
+      const x = imagesToTensor(data, indices, { hflip: flipRng });
+      last = trainer.trainStep(x);
+      x.dispose();
+      opts.onStep?.(trainer.step, last);
+      if (trainer.step % logEvery === 0 || trainer.step === train.steps) {
+        await log.write(JSON.stringify({ step: trainer.step, time: (Date.now() - t0) / 1000, ...last }) + '\n');
+      }
+      if (trainer.step % train.checkpointEvery === 0 && trainer.step < train.steps) await save();
+    }
+    await save();
+  } finally {
+    await log.close();
+    trainer.dispose();
+  }
+  return { model, steps: trainer.step - startStep, interrupted, last, seconds: (Date.now() - t0) / 1000 };
+}
