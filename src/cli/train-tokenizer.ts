@@ -6,7 +6,7 @@ import { loadConfig } from '../io/config.js';
 import { VqganConfigSchema, VqganTrainSchema } from '../vqgan/config.js';
 import { runTokenizerTraining } from '../vqgan/run.js';
 import { handle, printJson, startBackend, stopOnSignal, type GlobalArgs } from './common.js';
-import { progress } from './progress.js';
+import { progress, type Progress } from './progress.js';
 
 interface Args extends GlobalArgs {
   config: string;
@@ -16,6 +16,7 @@ interface Args extends GlobalArgs {
   steps?: number;
   batchSize?: number;
   limit?: number;
+  channels?: number;
 }
 
 export const trainTokenizerCommand: CommandModule<GlobalArgs, Args> = {
@@ -30,23 +31,25 @@ export const trainTokenizerCommand: CommandModule<GlobalArgs, Args> = {
       .option('resume', { type: 'boolean', default: false, describe: 'continue the run in --out from its last checkpoint (same weights, optimizer state and step)' })
       .option('steps', { type: 'number', describe: 'override the number of training steps' })
       .option('batch-size', { type: 'number', describe: 'override the batch size' })
-      .option('limit', { type: 'number', describe: 'use only the first N images of the data folder' }) as unknown as Argv<Args>,
+      .option('limit', { type: 'number', describe: 'use only the first N images of the data folder' })
+      .option('channels', { choices: [1, 3], type: 'number', describe: "override the preset's channels: 1 for grayscale data such as Fashion-MNIST, 3 for RGB" }) as unknown as Argv<Args>,
   handler: handle(async (args: Args) => {
     const model = await loadConfig(VqganConfigSchema, args.config, 'vqgan');
+    if (args.channels !== undefined) model.channels = args.channels as 1 | 3;
     const train = await loadConfig(VqganTrainSchema, args.config, 'vqganTrain');
     if (args.steps !== undefined) train.steps = positiveInt(args.steps, '--steps');
     if (args.batchSize !== undefined) train.batchSize = positiveInt(args.batchSize, '--batch-size');
     const backend = await startBackend(args);
 
-    const loading = progress('loading images', 1);
+    let loading: Progress | undefined;
     const data = await loadImageFolder(args.data, {
       size: model.imageSize,
       channels: model.channels,
       fit: train.fit,
       limit: args.limit === undefined ? undefined : positiveInt(args.limit, '--limit'),
-      onProgress: (done, total) => loading.update(done / Math.max(1, total)),
+      onProgress: (done, total) => (loading ??= progress('loading images', total)).update(done),
     });
-    loading.stop();
+    loading?.stop();
     process.stderr.write(`maskgen: ${data.count} images (${data.skipped} skipped) at ${model.imageSize}px, ${model.channels} channel(s)\n`);
 
     const bar = progress('train-tokenizer', train.steps);

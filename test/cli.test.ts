@@ -1,0 +1,94 @@
+/**
+ * The maskgen binary as a user runs it: help, one-line errors with a non-zero exit, and the
+ * tokenizer commands end to end on real emoji with --json.
+ */
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm, writeFile, readdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const run = promisify(execFile);
+const root = path.resolve(import.meta.dirname, '..');
+const tsx = path.join(root, 'node_modules', '.bin', 'tsx');
+let tmp: string;
+
+async function maskgen(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run(tsx, [path.join(root, 'src/cli/main.ts'), ...args], { cwd: tmp, maxBuffer: 1 << 24 });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+/** The error line a failing command printed (the last non-empty stderr line). */
+const errorLine = (stderr: string) => stderr.trim().split('\n').at(-1)!;
+
+beforeAll(async () => {
+  tmp = await mkdtemp(path.join(tmpdir(), 'maskgen-cli-'));
+});
+
+afterAll(async () => {
+  await rm(tmp, { recursive: true, force: true });
+});
+
+describe('maskgen CLI', () => {
+  it('documents every command in --help', async () => {
+    const { code, stdout } = await maskgen('--help');
+    expect(code).toBe(0);
+    for (const c of ['data', 'train-tokenizer', 'reconstruct', 'bench']) expect(stdout).toContain(c);
+  });
+
+  it('rejects an unknown flag and an unknown command with one line and exit 1', async () => {
+    const flag = await maskgen('reconstruct', '--data', 'x', '--bogus-flag', '1');
+    expect(flag.code).toBe(1);
+    expect(errorLine(flag.stderr)).toMatch(/^maskgen: error: .*bogus-flag/);
+    const cmd = await maskgen('frobnicate');
+    expect(cmd.code).toBe(1);
+    expect(errorLine(cmd.stderr)).toMatch(/^maskgen: error: /);
+  });
+
+  it('names the file and field of a bad config', async () => {
+    const bad = path.join(tmp, 'bad.json');
+    await writeFile(bad, JSON.stringify({ vqgan: { imageSize: 16, patchsize: 4 }, vqganTrain: {} }));
+    const r = await maskgen('train-tokenizer', '--config', bad, '--data', tmp, '--out', path.join(tmp, 'r'), '--backend', 'cpu');
+    expect(r.code).toBe(1);
+    expect(errorLine(r.stderr)).toMatch(/bad\.json: vqgan: unknown field 'patchsize'/);
+  });
+
+  it('says so when the data folder holds no usable image', async () => {
+    const empty = path.join(tmp, 'empty');
+    await run('mkdir', ['-p', empty]);
+    await writeFile(path.join(empty, 'metadata.jsonl'), '');
+    const r = await maskgen('train-tokenizer', '--config', 'tiny', '--data', empty, '--out', path.join(tmp, 'r2'), '--backend', 'cpu');
+    expect(r.code).toBe(1);
+    expect(errorLine(r.stderr)).toMatch(/^maskgen: error: .*empty/);
+  });
+
+  it('imports emoji, trains a tokenizer, reconstructs, all with --json', async () => {
+    const data = path.join(tmp, 'emoji');
+    const imp = await maskgen('data', 'import-emoji', '--vendors', 'google', '--out', data, '--size', '16', '--limit', '64', '--json');
+    expect(imp.code).toBe(0);
+    expect(JSON.parse(imp.stdout.trim().split('\n').at(-1)!).count).toBe(64);
+
+    const out = path.join(tmp, 'run');
+    const train = await maskgen('train-tokenizer', '--config', 'tiny', '--data', data, '--out', out, '--steps', '30', '--json', '--backend', 'wasm');
+    expect(train.code).toBe(0);
+    expect(train.stderr).toContain('backend wasm');
+    const t = JSON.parse(train.stdout.trim().split('\n').at(-1)!);
+    expect(t.steps).toBe(30);
+    expect(await readdir(out)).toEqual(expect.arrayContaining(['model_index.json', 'vqgan', 'checkpoints', 'logs']));
+
+    const recon = path.join(tmp, 'recon');
+    const r = await maskgen('reconstruct', '--bundle', out, '--data', data, '--out', recon, '--json', '--backend', 'wasm');
+    expect(r.code).toBe(0);
+    const report = JSON.parse(r.stdout.trim().split('\n').at(-1)!);
+    expect(Object.keys(report)).toEqual(expect.arrayContaining(['psnr', 'ssim', 'codebookUsage', 'perplexity', 'n']));
+    expect(report.n).toBe(64);
+    expect(report.psnr).toBeGreaterThan(5);
+    expect(await readdir(recon)).toContain('grid.png');
+  });
+});
