@@ -1,0 +1,85 @@
+/**
+ * Editing loops on top of parallel decoding, model-free like it (the caller's `predict` is the model):
+ * mask-free editing by iterative token resampling (Muse §4.2). Inpainting and outpainting need no
+ * loop of their own: they are `parallelDecode` with `initialTokens` from `maskTokens` /
+ * `placeInGrid` (regions.ts).
+ */
+import { UserError } from '../errors.js';
+import { Rng } from '../random.js';
+import { DEFAULT_CHOICE_TEMPERATURE, itemRngs, parallelDecode, type PredictFn } from './parallel-decode.js';
+import { resampleSelection } from './regions.js';
+import { checkSteps } from './schedules.js';
+
+/** Default number of mask-free editing iterations. */
+export const DEFAULT_EDIT_ITERATIONS = 20;
+/** Default fraction of the tokens resampled per iteration. */
+export const DEFAULT_EDIT_STRENGTH = 0.1;
+
+export interface MaskFreeEditOptions {
+  /** The image's own tokens [B, N] (no mask). Not modified. */
+  tokens: Int32Array;
+  batch: number;
+  n: number;
+  k: number;
+  maskId: number;
+  /** The model, already guided toward the new prompt; `step` counts within one iteration's decoding. */
+  predict: PredictFn;
+  /** Iterations (default 20). */
+  iterations?: number;
+  /** Fraction of the tokens resampled per iteration, in (0, 1] (default 0.1). */
+  strength?: number;
+  /** Decoding steps per iteration (default 1: the selected tokens are all resampled at once). */
+  stepsPerIteration?: number;
+  /** Sampling temperature (default 1). */
+  temperature?: number;
+  /** Choice temperature at step 0 of each iteration's decoding (default 4.5; unused with 1 step). */
+  choiceTemperatureStart?: number;
+  seed: number;
+  /** Called after every iteration with the tokens so far and each item's resampled positions. */
+  onIteration?: (info: { iteration: number; iterations: number; tokens: Int32Array; resampled: number[][] }) => void | Promise<void>;
+}
+
+/**
+ * Mask-free editing: starting from the image's tokens, each iteration masks a fresh seeded random
+ * subset of each item's tokens (`resampleSelection`) and fills it by parallel decoding conditioned
+ * through `predict`, so the image moves toward the prompt while most of its layout stays. Item b's
+ * choices depend only on (seed, b), not on the batch size.
+ */
+export async function maskFreeEdit(o: MaskFreeEditOptions): Promise<{ tokens: Int32Array }> {
+  const { batch: B, n: N, maskId } = o;
+  const iterations = o.iterations ?? DEFAULT_EDIT_ITERATIONS;
+  const strength = o.strength ?? DEFAULT_EDIT_STRENGTH;
+  const steps = o.stepsPerIteration ?? 1;
+  checkSteps(iterations, 'editing iterations');
+  checkSteps(steps, 'decoding steps per iteration');
+  if (!Number.isInteger(B) || B < 1 || !Number.isInteger(N) || N < 1) throw new UserError(`mask-free edit: bad batch ${B} or token count ${N}`);
+  if (o.tokens.length !== B * N) throw new UserError(`mask-free edit: expected ${B}×${N} = ${B * N} tokens, got ${o.tokens.length}`);
+  if (o.tokens.some((t) => t === maskId)) throw new UserError('mask-free edit: the starting tokens must not contain the mask id');
+  if (!Number.isInteger(o.seed)) throw new UserError(`seed must be a whole number, got ${o.seed}`);
+  const master = new Rng(o.seed);
+  const selRngs = itemRngs(master.seed(), B);
+  const decodeSeeds = new Rng(master.seed());
+  let tokens: Int32Array = Int32Array.from(o.tokens);
+  for (let it = 0; it < iterations; it++) {
+    const resampled = selRngs.map((rng) => resampleSelection(N, strength, rng));
+    const start = Int32Array.from(tokens);
+    resampled.forEach((positions, b) => {
+      for (const i of positions) start[b * N + i] = maskId;
+    });
+    const res = await parallelDecode({
+      batch: B,
+      n: N,
+      k: o.k,
+      maskId,
+      steps,
+      initialTokens: start,
+      predict: o.predict,
+      temperature: o.temperature ?? 1,
+      choiceTemperatureStart: o.choiceTemperatureStart ?? DEFAULT_CHOICE_TEMPERATURE,
+      seed: decodeSeeds.seed(),
+    });
+    tokens = res.tokens;
+    if (o.onIteration) await o.onIteration({ iteration: it, iterations, tokens, resampled });
+  }
+  return { tokens };
+}

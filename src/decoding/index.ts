@@ -1,0 +1,7 @@
+/** Parallel decoding (MaskGIT / Muse), classifier-free guidance and editing, as pure, backend-independent code. */
+export * from './schedules.js';
+export * from './guidance.js';
+export * from './sampling.js';
+export * from './parallel-decode.js';
+export * from './regions.js';
+export * from './editing.js';
