@@ -56,12 +56,7 @@ export class ParamStore {
    * The value is a scalar the caller disposes.
    */
   valueAndGrads(f: () => tf.Scalar): { value: tf.Scalar; grads: Record<string, tf.Tensor> } {
-    const own = this.variables();
-    const byEngineName = new Map(Object.entries(own).map(([name, v]) => [v.name, name]));
-    const { value, grads } = tf.variableGrads(f, Object.values(own));
-    const out: Record<string, tf.Tensor> = {};
-    for (const [engineName, g] of Object.entries(grads)) out[byEngineName.get(engineName)!] = g;
-    return { value, grads: out };
+    return valueAndGrads(f, this.variables());
   }
 
   /** Number of scalars held under this scope. */
@@ -77,4 +72,16 @@ export class ParamStore {
       }
     }
   }
+}
+
+/**
+ * The value of `f` and its gradients with respect to `vars`, keyed like `vars` (our names, not the
+ * engine's). The value is a scalar the caller disposes.
+ */
+export function valueAndGrads(f: () => tf.Scalar, vars: Record<string, tf.Variable>): { value: tf.Scalar; grads: Record<string, tf.Tensor> } {
+  const byEngineName = new Map(Object.entries(vars).map(([name, v]) => [v.name, name]));
+  const { value, grads } = tf.variableGrads(f, Object.values(vars));
+  const out: Record<string, tf.Tensor> = {};
+  for (const [engineName, g] of Object.entries(grads)) out[byEngineName.get(engineName)!] = g;
+  return { value, grads: out };
 }

@@ -6,7 +6,6 @@
  * RUN/checkpoints/vqgan/                    weights + discriminator + optimizer state + step
  * RUN/logs/vqgan.jsonl                      one line of metrics every `logEvery` steps
  */
-import * as fsp from 'node:fs/promises';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { epochBatches, imagesToTensor } from '../data/batches.js';
@@ -16,6 +15,7 @@ import { writeModelIndex } from '../io/bundle.js';
 import { hasCheckpoint, loadCheckpoint, saveCheckpoint } from '../io/checkpoint.js';
 import { assignWeights } from '../io/tensors.js';
 import { Rng } from '../random.js';
+import { trainingLoop } from '../training/loop.js';
 import type { VqganConfig, VqganTrainConfig } from './config.js';
 import { VQGAN_PART, saveTokenizer } from './io.js';
 import { VitVqgan } from './model.js';
@@ -86,38 +86,31 @@ export async function runTokenizerTraining(opts: TokenizerRunOptions): Promise<T
     opts.onCheckpoint?.(s.step);
   };
 
-  await fsp.mkdir(path.join(out, 'logs'), { recursive: true });
-  const log = await fsp.open(path.join(out, 'logs', 'vqgan.jsonl'), 'a');
-  const logEvery = opts.logEvery ?? 10;
   const flipRng = train.augmentFlip ? new Rng(train.seed + 3) : undefined;
   // The batch order is a function of the seed alone, so a resumed run sees the batches it would have.
   const batches = epochBatches(data.count, train.batchSize, new Rng(train.seed + 2), true);
   for (let s = 0; s < trainer.step; s++) batches.next();
 
-  const t0 = Date.now();
-  const startStep = trainer.step;
-  let last: TokenizerStepMetrics | undefined;
-  let interrupted = false;
   try {
-    while (trainer.step < train.steps) {
-      if (opts.shouldStop?.()) {
-        interrupted = true;
-        break;
-      }
-      const { indices } = batches.next().value!;
-      const x = imagesToTensor(data, indices, { hflip: flipRng });
-      last = trainer.trainStep(x);
-      x.dispose();
-      opts.onStep?.(trainer.step, last);
-      if (trainer.step % logEvery === 0 || trainer.step === train.steps) {
-        await log.write(JSON.stringify({ step: trainer.step, time: (Date.now() - t0) / 1000, ...last }) + '\n');
-      }
-      if (trainer.step % train.checkpointEvery === 0 && trainer.step < train.steps) await save();
-    }
-    await save();
+    const result = await trainingLoop({
+      out,
+      logName: VQGAN_PART,
+      startStep: trainer.step,
+      steps: train.steps,
+      checkpointEvery: train.checkpointEvery,
+      logEvery: opts.logEvery,
+      step: () => {
+        const x = imagesToTensor(data, batches.next().value!.indices, { hflip: flipRng });
+        const m = trainer.trainStep(x);
+        x.dispose();
+        return m;
+      },
+      save,
+      onStep: opts.onStep,
+      shouldStop: opts.shouldStop,
+    });
+    return { model, ...result };
   } finally {
-    await log.close();
     trainer.dispose();
   }
-  return { model, steps: trainer.step - startStep, interrupted, last, seconds: (Date.now() - t0) / 1000 };
 }

@@ -1,0 +1,38 @@
+/** The masked token transformer's configuration, and its training. */
+import { z } from 'zod';
+
+const int = () => z.number().int().positive();
+
+export const TransformerConfigSchema = z
+  .strictObject({
+    /** Codebook size K of the tokenizer; the [MASK] token is id K. (Taken from the tokenizer.) */
+    codebookSize: int().default(512),
+    /** Token grid side (h = w); N = grid² tokens per image. (Taken from the tokenizer.) */
+    grid: int().default(8),
+    width: int().default(256),
+    depth: int().default(6),
+    heads: int().default(4),
+    mlpRatio: int().default(4),
+    /** Width of the text embeddings it cross-attends to. (Taken from the text encoder.) */
+    textDim: int().default(256),
+  })
+  .refine((c) => c.width % c.heads === 0, { message: 'width must be a multiple of heads', path: ['heads'] });
+
+export type TransformerConfig = z.infer<typeof TransformerConfigSchema>;
+
+export const TransformerTrainSchema = z.strictObject({
+  batchSize: int().default(32),
+  steps: int().default(10000),
+  lr: z.number().positive().default(1e-3),
+  warmup: z.number().int().nonnegative().default(300),
+  minLrRatio: z.number().min(0).max(1).default(0.05),
+  weightDecay: z.number().min(0).default(0.01),
+  clip: z.number().min(0).default(1.0),
+  labelSmoothing: z.number().min(0).max(1).default(0.1),
+  /** Share of examples whose caption is replaced by the null condition (for classifier-free guidance). */
+  condDropout: z.number().min(0).max(1).default(0.1),
+  checkpointEvery: int().default(500),
+  seed: z.number().int().nonnegative().default(0),
+});
+
+export type TransformerTrainConfig = z.infer<typeof TransformerTrainSchema>;

@@ -1,0 +1,60 @@
+/**
+ * The masked token transformer of Muse: token embedding (codebook + [MASK]) and learned 2-D
+ * positions, pre-LN bidirectional self-attention blocks with cross-attention to the text
+ * embeddings, and a head to codebook logits. Activations stay 2-D, [B·N, width].
+ */
+import * as tf from '@tensorflow/tfjs';
+import { Block, LayerNorm, Linear, addPositions } from '../nn/layers.js';
+import { ParamStore } from '../nn/params.js';
+import type { TransformerConfig } from './config.js';
+
+/** What the transformer attends to: text embeddings [B·L, textDim] and their key bias [B, L]. */
+export interface TextContext {
+  embeddings: tf.Tensor2D;
+  keyBias: tf.Tensor2D;
+}
+
+export class MaskedTransformer {
+  readonly params: ParamStore;
+  readonly maskId: number;
+  readonly tokens: number;
+  private readonly embed: tf.Variable;
+  private readonly rowPos: tf.Variable;
+  private readonly colPos: tf.Variable;
+  private readonly blocks: Block[];
+  private readonly norm: LayerNorm;
+  private readonly head: Linear;
+
+  constructor(readonly config: TransformerConfig, seed = 0) {
+    const c = config;
+    const p = (this.params = new ParamStore(seed));
+    this.maskId = c.codebookSize;
+    this.tokens = c.grid * c.grid;
+    this.embed = p.get('embed', [c.codebookSize + 1, c.width], { normal: 0.02 });
+    // 2-D positions: a row table and a column table, summed per grid cell.
+    this.rowPos = p.get('pos.row', [c.grid, 1, c.width], { normal: 0.02 });
+    this.colPos = p.get('pos.col', [1, c.grid, c.width], { normal: 0.02 });
+    this.blocks = Array.from({ length: c.depth }, (_, i) => new Block(p.scope(`blocks.${i}`), c.width, c.heads, c.mlpRatio, c.depth, c.textDim));
+    this.norm = new LayerNorm(p.scope('norm'), c.width);
+    this.head = new Linear(p.scope('head'), c.width, c.codebookSize);
+  }
+
+  /** tokens [B, N] int32 (maskId where masked) → logits [B·N, K]. */
+  logits(tokens: tf.Tensor2D, text: TextContext): tf.Tensor2D {
+    const b = tokens.shape[0];
+    return tf.tidy(() => {
+      const pos = tf.reshape(tf.add(this.rowPos, this.colPos), [this.tokens, this.config.width]);
+      let h = addPositions(tf.gather(this.embed, tf.reshape(tokens, [-1])) as tf.Tensor2D, pos, b);
+      for (const block of this.blocks) h = block.apply(h, b, text.embeddings, text.keyBias);
+      return this.head.apply(this.norm.apply(h));
+    });
+  }
+
+  variables(): Record<string, tf.Variable> {
+    return this.params.variables();
+  }
+
+  dispose(): void {
+    this.params.dispose();
+  }
+}
