@@ -3,7 +3,7 @@
  * tokenizer commands end to end on real emoji with --json.
  */
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm, writeFile, readdir } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -39,7 +39,7 @@ describe('maskgen CLI', () => {
   it('documents every command in --help', async () => {
     const { code, stdout } = await maskgen('--help');
     expect(code).toBe(0);
-    for (const c of ['data', 'train-tokenizer', 'reconstruct', 'bench']) expect(stdout).toContain(c);
+    for (const c of ['data', 'train-tokenizer', 'reconstruct', 'train-transformer', 'generate', 'bench']) expect(stdout).toContain(c);
   });
 
   it('rejects an unknown flag and an unknown command with one line and exit 1', async () => {
@@ -90,5 +90,26 @@ describe('maskgen CLI', () => {
     expect(report.n).toBe(64);
     expect(report.psnr).toBeGreaterThan(5);
     expect(await readdir(recon)).toContain('grid.png');
+
+    // the transformer on top of that tokenizer, then generate from the resulting bundle
+    const bundle = path.join(tmp, 'bundle');
+    const tt = await maskgen('train-transformer', '--config', 'tiny', '--data', data, '--tokenizer', out, '--out', bundle, '--steps', '10', '--json', '--backend', 'wasm');
+    expect(tt.code).toBe(0);
+    expect(JSON.parse(tt.stdout.trim().split('\n').at(-1)!).steps).toBe(10);
+    const images = path.join(tmp, 'images');
+    const g = await maskgen('generate', '--bundle', bundle, '--prompt', 'grinning face', '--prompt', 'red heart', '--n', '2', '--steps', '4', '--seed', '3', '--out', images, '--json', '--backend', 'wasm');
+    expect(g.code).toBe(0);
+    expect(JSON.parse(g.stdout.trim().split('\n').at(-1)!).images).toBe(4);
+    const written = await readdir(images);
+    expect(written).toEqual(expect.arrayContaining(['grid.png', 'grinning-face-0.png', 'grinning-face-1.json', 'red-heart-1.png']));
+    const sidecar = JSON.parse(await readFile(path.join(images, 'red-heart-0.json'), 'utf8'));
+    expect(sidecar).toMatchObject({ prompt: 'red heart', seed: 3, steps: 4, guidance: 3 });
+
+    const empty = await maskgen('generate', '--bundle', bundle, '--prompt', ' ', '--backend', 'cpu');
+    expect(empty.code).toBe(1);
+    expect(errorLine(empty.stderr)).toMatch(/^maskgen: error: .*empty/);
+    const notBundle = await maskgen('generate', '--bundle', data, '--prompt', 'x', '--backend', 'cpu');
+    expect(notBundle.code).toBe(1);
+    expect(errorLine(notBundle.stderr)).toMatch(/not a maskgen model bundle/);
   });
 });

@@ -1,6 +1,8 @@
 /** `maskgen bench <what>`: speed figures as JSON. */
 import type { Argv, CommandModule } from 'yargs';
 import { benchTokenizer } from '../bench/tokenizer.js';
+import { PEER_CONFIG, benchGenerate, benchTrainTransformer } from '../bench/transformer.js';
+import { TransformerConfigSchema } from '../transformer/config.js';
 import { loadConfig } from '../io/config.js';
 import { VqganConfigSchema, VqganTrainSchema } from '../vqgan/config.js';
 import { handle, startBackend, type GlobalArgs } from './common.js';
@@ -33,9 +35,75 @@ const tokenizer: CommandModule<GlobalArgs, TokenizerArgs> = {
   }),
 };
 
+interface TransformerArgs extends GlobalArgs {
+  width: number;
+  depth: number;
+  heads: number;
+  grid: number;
+  codebook: number;
+  textTokens: number;
+  batchSize: number;
+  images: number;
+  steps: number;
+  runs: number;
+}
+
+function transformerOptions(y: Argv<GlobalArgs>, training: boolean): Argv<TransformerArgs> {
+  return y
+    .option('width', { type: 'number', default: PEER_CONFIG.width, describe: 'transformer width' })
+    .option('depth', { type: 'number', default: PEER_CONFIG.depth, describe: 'layers' })
+    .option('heads', { type: 'number', default: PEER_CONFIG.heads, describe: 'attention heads' })
+    .option('grid', { type: 'number', default: PEER_CONFIG.grid, describe: 'token grid side (grid² image tokens)' })
+    .option('codebook', { type: 'number', default: PEER_CONFIG.codebookSize, describe: 'codebook size' })
+    .option('text-tokens', { type: 'number', default: 16, describe: 'text tokens cross-attended to' })
+    .option('batch-size', { type: 'number', default: 32, describe: 'training batch size', hidden: !training })
+    .option('images', { type: 'number', default: 1, describe: 'images generated together', hidden: training })
+    .option('steps', { type: 'number', default: 12, describe: 'decoding steps', hidden: training })
+    .option('runs', { type: 'number', default: 5, describe: 'measured runs (the median is reported)' }) as unknown as Argv<TransformerArgs>;
+}
+
+function transformerConfig(a: TransformerArgs) {
+  return TransformerConfigSchema.parse({
+    width: positiveInt(a.width, '--width'),
+    depth: positiveInt(a.depth, '--depth'),
+    heads: positiveInt(a.heads, '--heads'),
+    grid: positiveInt(a.grid, '--grid'),
+    codebookSize: positiveInt(a.codebook, '--codebook'),
+    textDim: positiveInt(a.width, '--width'),
+    mlpRatio: 4,
+  });
+}
+
+const trainTransformer: CommandModule<GlobalArgs, TransformerArgs> = {
+  command: 'train-transformer',
+  describe: "masked transformer training: tokens/s and GFLOP/s (defaults: the PyTorch peer's configuration)",
+  builder: (y: Argv<GlobalArgs>) => transformerOptions(y, true),
+  handler: handle(async (args: TransformerArgs) => {
+    await startBackend(args);
+    const r = await benchTrainTransformer(transformerConfig(args), positiveInt(args.batchSize, '--batch-size'), positiveInt(args.textTokens, '--text-tokens'), positiveInt(args.runs, '--runs'));
+    process.stdout.write(JSON.stringify({ bench: 'train-transformer', ...r }) + '\n');
+  }),
+};
+
+const generate: CommandModule<GlobalArgs, TransformerArgs> = {
+  command: 'generate',
+  describe: 'generation with parallel decoding and classifier-free guidance: ms per image and per step',
+  builder: (y: Argv<GlobalArgs>) => transformerOptions(y, false),
+  handler: handle(async (args: TransformerArgs) => {
+    await startBackend(args);
+    const r = await benchGenerate(transformerConfig(args), positiveInt(args.images, '--images'), positiveInt(args.steps, '--steps'), positiveInt(args.textTokens, '--text-tokens'), positiveInt(args.runs, '--runs'));
+    process.stdout.write(JSON.stringify({ bench: 'generate', ...r }) + '\n');
+  }),
+};
+
 export const benchCommand: CommandModule<GlobalArgs, GlobalArgs> = {
   command: 'bench <what>',
-  describe: 'benchmarks, printing one JSON object: tokenizer',
-  builder: (y: Argv<GlobalArgs>) => y.command(tokenizer as never).demandCommand(1, 'name a benchmark: tokenizer'),
+  describe: 'benchmarks, printing one JSON object: tokenizer, train-transformer, generate',
+  builder: (y: Argv<GlobalArgs>) =>
+    y
+      .command(tokenizer as never)
+      .command(trainTransformer as never)
+      .command(generate as never)
+      .demandCommand(1, 'name a benchmark: tokenizer, train-transformer or generate'),
   handler: () => {},
 };

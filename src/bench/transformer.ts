@@ -1,0 +1,136 @@
+/**
+ * `maskgen bench train-transformer` and `bench generate`: the masked transformer's training and
+ * generation speed on this backend, at any configuration — by default the PyTorch peer's (width
+ * 256, 6 layers, 4 heads, 64 image tokens, 16 text tokens, codebook 512, batch 32; one image with 12
+ * steps and classifier-free guidance). Text embeddings are a fixed random context, as in the peer.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { DEFAULT_CHOICE_TEMPERATURE, guidedPredict, parallelDecode } from '../decoding/index.js';
+import { blockFlops } from '../vqgan/flops.js';
+import type { TextEncoder, TextEncoding } from '../text/encoder.js';
+import { TransformerTrainSchema, type TransformerConfig } from '../transformer/config.js';
+import { MaskedTransformer } from '../transformer/model.js';
+import { TransformerTrainer } from '../transformer/trainer.js';
+import { timeMedian } from './timing.js';
+
+export const PEER_CONFIG: TransformerConfig = { codebookSize: 512, grid: 8, width: 256, depth: 6, heads: 4, mlpRatio: 4, textDim: 256 };
+
+/** A frozen text encoder that returns the same random context for every prompt. */
+class FixedText implements TextEncoder {
+  readonly kind = 'pretrained' as const;
+  readonly trainable = false;
+  private readonly row: tf.Tensor2D;
+
+  constructor(readonly dim: number, readonly maxLength: number) {
+    this.row = tf.randomNormal([maxLength, dim], 0, 1, 'float32', 7);
+  }
+
+  encode(prompts: string[]): TextEncoding {
+    const b = prompts.length;
+    return tf.tidy(() => ({
+      embeddings: tf.tile(this.row, [b, 1]) as tf.Tensor2D,
+      keyBias: tf.zeros([b, this.maxLength]) as tf.Tensor2D,
+      batch: b,
+      length: this.maxLength,
+    }));
+  }
+
+  variables(): Record<string, tf.Variable> {
+    return {};
+  }
+
+  async save(): Promise<void> {}
+
+  dispose(): void {
+    this.row.dispose();
+  }
+}
+
+/** Forward FLOPs of the transformer for one image (matMuls, attention, cross-attention, head). */
+export function transformerFlops(c: TransformerConfig, textLength: number): number {
+  const n = c.grid * c.grid;
+  const cross = 2 * n * c.width * c.width * 2 + 2 * textLength * c.textDim * 2 * c.width + 2 * 2 * n * textLength * c.width;
+  return c.depth * (blockFlops(n, c.width, c.mlpRatio) + cross) + 2 * n * c.width * c.codebookSize;
+}
+
+export interface TrainTransformerBench {
+  backend: string;
+  config: TransformerConfig;
+  batchSize: number;
+  textTokens: number;
+  msPerStep: number;
+  tokensPerSec: number;
+  gflops: number;
+}
+
+export async function benchTrainTransformer(config: TransformerConfig, batchSize: number, textTokens: number, runs = 5): Promise<TrainTransformerBench> {
+  const model = new MaskedTransformer(config, 0);
+  const text = new FixedText(config.textDim, textTokens);
+  const trainer = new TransformerTrainer(model, text, TransformerTrainSchema.parse({ batchSize, steps: 1000, warmup: 10 }));
+  const n = model.tokens;
+  const tokens = Int32Array.from({ length: batchSize * n }, (_, i) => (i * 7919) % config.codebookSize);
+  const captions = Array.from({ length: batchSize }, (_, i) => `caption ${i}`);
+  const ms = await timeMedian(() => void trainer.trainStep(tokens, captions), runs, 2);
+  trainer.dispose();
+  model.dispose();
+  text.dispose();
+  return {
+    backend: tf.getBackend(),
+    config,
+    batchSize,
+    textTokens,
+    msPerStep: ms,
+    tokensPerSec: (batchSize * n * 1000) / ms,
+    gflops: (3 * transformerFlops(config, textTokens) * batchSize) / (ms * 1e6),
+  };
+}
+
+export interface GenerateBench {
+  backend: string;
+  config: TransformerConfig;
+  images: number;
+  steps: number;
+  guidance: number;
+  msPerImage: number;
+  msPerStep: number;
+  imagesPerSec: number;
+  gflops: number;
+}
+
+/** Generation of `images` images together (token sampling included, pixel decoding not). */
+export async function benchGenerate(config: TransformerConfig, images: number, steps: number, textTokens: number, runs = 5): Promise<GenerateBench> {
+  const model = new MaskedTransformer(config, 0);
+  const text = new FixedText(config.textDim, textTokens);
+  const both = text.encode(Array.from({ length: 2 * images }, () => ''));
+  const n = model.tokens;
+  const k = config.codebookSize;
+  const generateOnce = async () => {
+    const predict = guidedPredict({
+      steps,
+      scale: 3,
+      predictBoth: (tokens) => {
+        const logits = tf.tidy(() => {
+          const grid = tf.tensor2d(tokens, [images, n], 'int32');
+          return model.logits(tf.concat([grid, grid], 0) as tf.Tensor2D, both).dataSync() as Float32Array;
+        });
+        return { cond: logits.subarray(0, images * n * k), uncond: logits.subarray(images * n * k) };
+      },
+    });
+    await parallelDecode({ batch: images, n, k, maskId: model.maskId, steps, predict, seed: 1, choiceTemperatureStart: DEFAULT_CHOICE_TEMPERATURE });
+  };
+  const ms = await timeMedian(generateOnce, runs, 1);
+  tf.dispose([both.embeddings, both.keyBias]);
+  model.dispose();
+  text.dispose();
+  return {
+    backend: tf.getBackend(),
+    config,
+    images,
+    steps,
+    guidance: 3,
+    msPerImage: ms / images,
+    msPerStep: ms / steps,
+    imagesPerSec: (images * 1000) / ms,
+    gflops: (transformerFlops(config, textTokens) * 2 * images * steps) / (ms * 1e6),
+  };
+}

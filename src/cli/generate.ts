@@ -1,0 +1,101 @@
+/** `maskgen generate`: prompts → PNGs, a grid, and a JSON sidecar per image. */
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { Argv, CommandModule } from 'yargs';
+import { makeGrid, writePng } from '../data/images.js';
+import { UserError } from '../errors.js';
+import { writeFileAtomic } from '../io/atomic.js';
+import { MaskgenPipeline } from '../pipeline.js';
+import { defaultBundle, handle, printJson, startBackend, type GlobalArgs } from './common.js';
+import { progress } from './progress.js';
+import { positiveInt } from './train-tokenizer.js';
+
+interface Args extends GlobalArgs {
+  prompt?: string[];
+  prompts?: string;
+  n: number;
+  steps: number;
+  guidance: number;
+  guidanceSchedule: 'constant' | 'linear';
+  negativePrompt?: string;
+  temperature: number;
+  choiceTemperature: number;
+  seed: number;
+  out: string;
+  bundle: string;
+  batchSize: number;
+}
+
+export function slug(text: string): string {
+  return text.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '').slice(0, 48) || 'image';
+}
+
+export const generateCommand: CommandModule<GlobalArgs, Args> = {
+  command: 'generate',
+  describe: 'generate images from text prompts with parallel decoding and classifier-free guidance',
+  builder: (y: Argv<GlobalArgs>) =>
+    y
+      .usage('$0 generate --prompt P [--prompt P2 …] [--n N] [--steps T] [--guidance S] [--negative-prompt P] [--seed S] [--out DIR]')
+      .option('prompt', { type: 'string', array: true, describe: 'a prompt (repeat for several)' })
+      .option('prompts', { type: 'string', describe: 'a text file with one prompt per line' })
+      .option('n', { type: 'number', default: 4, describe: 'images per prompt' })
+      .option('steps', { type: 'number', default: 12, describe: 'parallel decoding steps' })
+      .option('guidance', { type: 'number', default: 3, describe: 'classifier-free guidance scale (1 = none, 0 = ignore the prompt)' })
+      .option('guidance-schedule', { choices: ['constant', 'linear'] as const, default: 'constant' as const, describe: 'constant, or rising linearly from 1 to --guidance over the steps' })
+      .option('negative-prompt', { type: 'string', describe: 'steer away from this prompt (it replaces the empty prompt in guidance)' })
+      .option('temperature', { type: 'number', default: 1, describe: 'token sampling temperature (0 = most likely token)' })
+      .option('choice-temperature', { type: 'number', default: 4.5, describe: 'randomness of which tokens are kept at each step, annealed to 0' })
+      .option('seed', { type: 'number', default: 0, describe: 'random seed: the same seed and settings give the same images' })
+      .option('out', { type: 'string', default: 'out', describe: 'folder for the PNGs, grid.png and the JSON sidecars' })
+      .option('bundle', { type: 'string', default: defaultBundle(), describe: 'model bundle (default: the shipped model)' })
+      .option('batch-size', { type: 'number', default: 16, describe: 'images decoded together' }) as unknown as Argv<Args>,
+  handler: handle(async (args: Args) => {
+    const prompts = [...(args.prompt ?? [])];
+    if (args.prompts) {
+      const text = await readFile(args.prompts, 'utf8').catch(() => {
+        throw new UserError(`cannot read --prompts file ${args.prompts}`);
+      });
+      prompts.push(...text.split('\n').map((l) => l.trim()).filter((l) => l !== ''));
+    }
+    if (prompts.length === 0) throw new UserError('give a prompt with --prompt "..." (or --prompts FILE)');
+    if (prompts.some((p) => p.trim() === '')) throw new UserError('a --prompt is empty');
+    const n = positiveInt(args.n, '--n');
+    const steps = positiveInt(args.steps, '--steps');
+    if (!Number.isInteger(args.seed)) throw new UserError(`--seed must be a whole number, got ${args.seed}`);
+    const backend = await startBackend(args);
+    const pipe = await MaskgenPipeline.load(args.bundle);
+    const bar = progress('generate', prompts.length * n * steps);
+    const t0 = Date.now();
+    const settings = {
+      steps,
+      guidance: args.guidance,
+      guidanceSchedule: args.guidanceSchedule,
+      negativePrompt: args.negativePrompt,
+      temperature: args.temperature,
+      choiceTemperature: args.choiceTemperature,
+    };
+    const images = await pipe.generate({
+      prompts,
+      n,
+      ...settings,
+      seed: args.seed,
+      batchSize: positiveInt(args.batchSize, '--batch-size'),
+      onStep: (done) => bar.update(done),
+    });
+    bar.stop();
+    const seconds = (Date.now() - t0) / 1000;
+    const files: string[] = [];
+    for (const im of images) {
+      const name = `${slug(im.prompt)}-${im.index}`;
+      const file = path.join(args.out, `${name}.png`);
+      await writePng(file, im.image);
+      const sidecar = { prompt: im.prompt, index: im.index, seed: args.seed, batchSeed: im.seed, bundle: args.bundle, backend, ...settings };
+      await writeFileAtomic(path.join(args.out, `${name}.json`), JSON.stringify(sidecar, null, 2) + '\n');
+      files.push(file);
+    }
+    await writePng(path.join(args.out, 'grid.png'), makeGrid(images.map((im) => im.image), n, 2));
+    pipe.dispose();
+    process.stderr.write(`maskgen: ${images.length} images in ${seconds.toFixed(1)}s → ${args.out}/ (grid.png: one row per prompt)\n`);
+    printJson(args, { out: args.out, backend, images: files.length, seconds, files });
+  }),
+};

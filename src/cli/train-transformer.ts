@@ -1,0 +1,98 @@
+/** `maskgen train-transformer`: trains the text encoder (if trainable) and the masked transformer. */
+import type { Argv, CommandModule } from 'yargs';
+import { z } from 'zod';
+import { loadImageFolder } from '../data/imagefolder.js';
+import { loadConfig } from '../io/config.js';
+import { TextEncoderSpecSchema } from '../text/encoder.js';
+import { TransformerTrainSchema } from '../transformer/config.js';
+import { runTransformerTraining } from '../transformer/run.js';
+import { loadTokenizer } from '../vqgan/io.js';
+import { handle, printJson, startBackend, stopOnSignal, type GlobalArgs } from './common.js';
+import { progress, type Progress } from './progress.js';
+import { positiveInt } from './train-tokenizer.js';
+
+interface Args extends GlobalArgs {
+  config: string;
+  data: string;
+  tokenizer: string;
+  out: string;
+  resume: boolean;
+  steps?: number;
+  batchSize?: number;
+  limit?: number;
+  textEncoder?: string;
+}
+
+export const trainTransformerCommand: CommandModule<GlobalArgs, Args> = {
+  command: 'train-transformer',
+  describe: 'train the masked transformer (and the built-in text encoder) on a data folder with a frozen tokenizer; --out becomes a bundle',
+  builder: (y: Argv<GlobalArgs>) =>
+    y
+      .usage('$0 train-transformer --config C --data DIR --tokenizer RUN --out RUN [--resume]')
+      .option('config', { type: 'string', default: 'small', describe: "preset name or config file; uses its 'transformer', 'textEncoder' and 'transformerTrain' sections" })
+      .option('data', { type: 'string', demandOption: true, describe: 'data folder: images + metadata.jsonl (captions are the prompts)' })
+      .option('tokenizer', { type: 'string', demandOption: true, describe: 'a trained tokenizer: a run folder, bundle or vqgan/ part' })
+      .option('out', { type: 'string', demandOption: true, describe: 'run folder; becomes a bundle (vqgan, text-encoder, transformer)' })
+      .option('resume', { type: 'boolean', default: false, describe: 'continue the run in --out from its last checkpoint' })
+      .option('steps', { type: 'number', describe: 'override the number of training steps' })
+      .option('batch-size', { type: 'number', describe: 'override the batch size' })
+      .option('limit', { type: 'number', describe: 'use only the first N images of the data folder' })
+      .option('text-encoder', {
+        type: 'string',
+        describe: 'use a pretrained, frozen text encoder instead of the preset\'s: a local transformers.js model folder (config.json, tokenizer.json, onnx/) or a hub id already in the local cache',
+      }) as unknown as Argv<Args>,
+  handler: handle(async (args: Args) => {
+    const transformer = await loadConfig(z.record(z.string(), z.number()), args.config, 'transformer');
+    let text = await loadConfig(TextEncoderSpecSchema, args.config, 'textEncoder');
+    if (args.textEncoder) text = { kind: 'pretrained', model: args.textEncoder, maxLength: text.maxLength, localOnly: true };
+    const train = await loadConfig(TransformerTrainSchema, args.config, 'transformerTrain');
+    if (args.steps !== undefined) train.steps = positiveInt(args.steps, '--steps');
+    if (args.batchSize !== undefined) train.batchSize = positiveInt(args.batchSize, '--batch-size');
+    const backend = await startBackend(args);
+    const tokenizer = await loadTokenizer(args.tokenizer);
+
+    let loading: Progress | undefined;
+    const data = await loadImageFolder(args.data, {
+      size: tokenizer.config.imageSize,
+      channels: tokenizer.config.channels,
+      limit: args.limit === undefined ? undefined : positiveInt(args.limit, '--limit'),
+      onProgress: (done, total) => (loading ??= progress('loading images', total)).update(done),
+    });
+    loading?.stop();
+    process.stderr.write(`maskgen: ${data.count} images (${data.skipped} skipped), ${new Set(data.captions).size} distinct captions\n`);
+
+    let tokenizing: Progress | undefined;
+    const bar = progress('train-transformer', train.steps);
+    const stop = stopOnSignal();
+    let t = Date.now();
+    let lastStep = 0;
+    const result = await runTransformerTraining({
+      data,
+      tokenizer,
+      transformer,
+      text,
+      train,
+      out: args.out,
+      resume: args.resume,
+      shouldStop: stop.requested,
+      onTokenize: (done, total) => (tokenizing ??= progress('tokenizing', total)).update(done),
+      onStep: (step, m) => {
+        if (step % 5 !== 0 && step !== train.steps) return;
+        const now = Date.now();
+        const rate = ((step - lastStep) * 1000) / Math.max(1, now - t);
+        t = now;
+        lastStep = step;
+        bar.update(step, { 'steps/s': rate, loss: m.loss, acc: m.accuracy });
+      },
+    });
+    bar.stop();
+    stop.dispose();
+    process.stderr.write(
+      `maskgen: ${result.interrupted ? 'interrupted; checkpoint saved' : 'done'}: ${result.steps} steps in ${result.seconds.toFixed(0)}s → bundle ${args.out}\n`,
+    );
+    printJson(args, { out: args.out, backend, steps: result.steps, seconds: result.seconds, interrupted: result.interrupted, ...(result.last ?? {}) });
+    result.model.dispose();
+    result.text.dispose();
+    tokenizer.dispose();
+  }),
+};
