@@ -1,5 +1,18 @@
 /** The list of subcommands, one module each. */
 import type { CommandModule } from 'yargs';
+import { benchCommand } from './bench.js';
+import { dataCommand } from './data.js';
+import { generateCommand } from './generate.js';
+import { reconstructCommand } from './reconstruct.js';
+import { trainTokenizerCommand } from './train-tokenizer.js';
+import { trainTransformerCommand } from './train-transformer.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export const commands: CommandModule<any, any>[] = [];
+export const commands: CommandModule<any, any>[] = [
+  dataCommand,
+  trainTokenizerCommand,
+  reconstructCommand,
+  trainTransformerCommand,
+  generateCommand,
+  benchCommand,
+];
