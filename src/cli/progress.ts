@@ -54,3 +54,22 @@ export function progress(label: string, total: number, start = 0): Progress {
     stop() {},
   };
 }
+
+/**
+ * A training progress bar: `report(step, figures)` updates it every `every` steps with the steps/s
+ * measured since the previous update (the first update after a resume only sets the start).
+ */
+export function trainingProgress(label: string, total: number, every = 5): { report: (step: number, figures: Record<string, number>) => void; stop: () => void } {
+  const bar = progress(label, total);
+  let last: { step: number; time: number } | undefined;
+  return {
+    report(step, figures) {
+      if (step % every !== 0 && step !== total) return;
+      const now = Date.now();
+      const rate = last ? ((step - last.step) * 1000) / Math.max(1, now - last.time) : undefined;
+      last = { step, time: now };
+      bar.update(step, rate === undefined ? figures : { 'steps/s': rate, ...figures });
+    },
+    stop: () => bar.stop(),
+  };
+}

@@ -6,7 +6,7 @@ import { loadConfig } from '../io/config.js';
 import { VqganConfigSchema, VqganTrainSchema } from '../vqgan/config.js';
 import { runTokenizerTraining } from '../vqgan/run.js';
 import { handle, printJson, startBackend, stopOnSignal, type GlobalArgs } from './common.js';
-import { progress, type Progress } from './progress.js';
+import { progress, trainingProgress, type Progress } from './progress.js';
 
 interface Args extends GlobalArgs {
   config: string;
@@ -52,10 +52,8 @@ export const trainTokenizerCommand: CommandModule<GlobalArgs, Args> = {
     loading?.stop();
     process.stderr.write(`maskgen: ${data.count} images (${data.skipped} skipped) at ${model.imageSize}px, ${model.channels} channel(s)\n`);
 
-    const bar = progress('train-tokenizer', train.steps);
+    const bar = trainingProgress('train-tokenizer', train.steps);
     const stop = stopOnSignal();
-    let t = Date.now();
-    let lastStep = 0;
     const result = await runTokenizerTraining({
       data,
       model,
@@ -63,14 +61,7 @@ export const trainTokenizerCommand: CommandModule<GlobalArgs, Args> = {
       out: args.out,
       resume: args.resume,
       shouldStop: stop.requested,
-      onStep: (step, m) => {
-        if (step % 5 !== 0 && step !== train.steps) return;
-        const now = Date.now();
-        const rate = ((step - lastStep) * 1000) / Math.max(1, now - t);
-        t = now;
-        lastStep = step;
-        bar.update(step, { 'steps/s': rate, loss: m.loss, l2: m.l2, usage: m.usage, ...(m.dLoss ? { d: m.dLoss } : {}) });
-      },
+      onStep: (step, m) => bar.report(step, { loss: m.loss, l2: m.l2, usage: m.usage, ...(m.dLoss ? { d: m.dLoss } : {}) }),
     });
     bar.stop();
     stop.dispose();

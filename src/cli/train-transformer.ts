@@ -8,7 +8,7 @@ import { TransformerTrainSchema } from '../transformer/config.js';
 import { runTransformerTraining } from '../transformer/run.js';
 import { loadTokenizer } from '../vqgan/io.js';
 import { handle, printJson, startBackend, stopOnSignal, type GlobalArgs } from './common.js';
-import { progress, type Progress } from './progress.js';
+import { progress, trainingProgress, type Progress } from './progress.js';
 import { positiveInt } from './train-tokenizer.js';
 
 interface Args extends GlobalArgs {
@@ -62,10 +62,8 @@ export const trainTransformerCommand: CommandModule<GlobalArgs, Args> = {
     process.stderr.write(`maskgen: ${data.count} images (${data.skipped} skipped), ${new Set(data.captions).size} distinct captions\n`);
 
     let tokenizing: Progress | undefined;
-    const bar = progress('train-transformer', train.steps);
+    const bar = trainingProgress('train-transformer', train.steps);
     const stop = stopOnSignal();
-    let t = Date.now();
-    let lastStep = 0;
     const result = await runTransformerTraining({
       data,
       tokenizer,
@@ -76,14 +74,7 @@ export const trainTransformerCommand: CommandModule<GlobalArgs, Args> = {
       resume: args.resume,
       shouldStop: stop.requested,
       onTokenize: (done, total) => (tokenizing ??= progress('tokenizing', total)).update(done),
-      onStep: (step, m) => {
-        if (step % 5 !== 0 && step !== train.steps) return;
-        const now = Date.now();
-        const rate = ((step - lastStep) * 1000) / Math.max(1, now - t);
-        t = now;
-        lastStep = step;
-        bar.update(step, { 'steps/s': rate, loss: m.loss, acc: m.accuracy });
-      },
+      onStep: (step, m) => bar.report(step, { loss: m.loss, acc: m.accuracy }),
     });
     bar.stop();
     stop.dispose();
