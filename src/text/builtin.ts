@@ -3,9 +3,9 @@
  * (tokenizer.ts), token embedding + learned positions, `depth` pre-LN transformer blocks, a final
  * LayerNorm. One embedding per text token, [B·L, dim] with L = maxLength.
  *
- * The blocks are the shared pre-LN block (nn/layers.ts: LayerNorm → self-attention → residual,
- * LayerNorm → MLP → residual, same parameter names as `Block`), except that self-attention is given
- * the padding mask, so a prompt's embeddings do not depend on the [PAD] tokens after it.
+ * The blocks are the shared pre-LN `Block` (nn/layers.ts) without cross-attention; their
+ * self-attention is given the padding mask, so a prompt's embeddings do not depend on the [PAD]
+ * tokens after it.
  *
  * Saved as a checkpoint folder:
  *   config.json         {"kind": "builtin", "dim", "depth", "heads", "maxLength", "vocabSize", "mlpRatio"}
@@ -19,7 +19,7 @@ import { UserError } from '../errors.js';
 import { loadCheckpoint, saveCheckpoint } from '../io/checkpoint.js';
 import { parseConfig } from '../io/config.js';
 import { assignWeights } from '../io/tensors.js';
-import { Attention, LayerNorm, Mlp, addPositions } from '../nn/layers.js';
+import { Block, LayerNorm, addPositions } from '../nn/layers.js';
 import { ParamStore } from '../nn/params.js';
 import { PAD_BIAS, TEXT_CONFIG_FILE } from './common.js';
 import type { TextEncoder, TextEncoding } from './encoder.js';
@@ -59,27 +59,6 @@ export interface BuiltinTextEncoderOptions {
 }
 
 /** A pre-LN encoder block with a padding mask on self-attention (parameters named like nn/layers.ts `Block`). */
-class EncoderBlock {
-  readonly ln1: LayerNorm;
-  readonly attn: Attention;
-  readonly ln2: LayerNorm;
-  readonly mlp: Mlp;
-
-  constructor(p: ParamStore, dim: number, heads: number, mlpRatio: number, depth: number) {
-    const projStd = 0.02 / Math.sqrt(2 * depth);
-    this.ln1 = new LayerNorm(p.scope('ln1'), dim);
-    this.attn = new Attention(p.scope('attn'), dim, heads, projStd);
-    this.ln2 = new LayerNorm(p.scope('ln2'), dim);
-    this.mlp = new Mlp(p.scope('mlp'), dim, dim * mlpRatio, projStd);
-  }
-
-  apply(x: tf.Tensor2D, batch: number, keyBias: tf.Tensor2D): tf.Tensor2D {
-    const h = this.ln1.apply(x);
-    x = tf.add(x, this.attn.apply(h, batch, h, keyBias));
-    return tf.add(x, this.mlp.apply(this.ln2.apply(x)));
-  }
-}
-
 export class BuiltinTextEncoder implements TextEncoder {
   readonly kind = 'builtin' as const;
   readonly trainable = true;
@@ -91,7 +70,7 @@ export class BuiltinTextEncoder implements TextEncoder {
   private readonly store: ParamStore;
   private readonly tokEmb: tf.Variable;
   private readonly pos: tf.Variable;
-  private readonly blocks: EncoderBlock[];
+  private readonly blocks: Block[];
   private readonly lnOut: LayerNorm;
   /** store name → name relative to this encoder (what model.safetensors holds) */
   private readonly localNames: Map<string, string>;
@@ -114,7 +93,7 @@ export class BuiltinTextEncoder implements TextEncoder {
     const before = new Set(Object.keys(p.variables()));
     this.tokEmb = p.get('tok_emb', [c.vocabSize, c.dim], { normal: 0.02 });
     this.pos = p.get('pos', [c.maxLength, c.dim], { normal: 0.02 });
-    this.blocks = Array.from({ length: c.depth }, (_, i) => new EncoderBlock(p.scope(`blocks.${i}`), c.dim, c.heads, c.mlpRatio, c.depth));
+    this.blocks = Array.from({ length: c.depth }, (_, i) => new Block(p.scope(`blocks.${i}`), c.dim, c.heads, c.mlpRatio, c.depth));
     this.lnOut = new LayerNorm(p.scope('ln_out'), c.dim);
 
     // Our variables are the ones this constructor added; the store's prefix is what precedes 'tok_emb'.
@@ -213,7 +192,7 @@ export class BuiltinTextEncoder implements TextEncoder {
       const keyBias = tf.tensor2d(bias, [B, L]);
       let x = tf.gather(this.tokEmb, tf.tensor1d(ids, 'int32')) as tf.Tensor2D; // [B·L, D]
       x = addPositions(x, this.pos, B);
-      for (const block of this.blocks) x = block.apply(x, B, keyBias);
+      for (const block of this.blocks) x = block.apply(x, B, undefined, undefined, keyBias);
       const embeddings = this.lnOut.apply(x);
       return { embeddings, keyBias, batch: B, length: L };
     });
