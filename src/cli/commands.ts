@@ -2,6 +2,7 @@
 import type { CommandModule } from 'yargs';
 import { benchCommand } from './bench.js';
 import { dataCommand } from './data.js';
+import { editCommand } from './edit.js';
 import { generateCommand } from './generate.js';
 import { reconstructCommand } from './reconstruct.js';
 import { trainTokenizerCommand } from './train-tokenizer.js';
@@ -14,5 +15,6 @@ export const commands: CommandModule<any, any>[] = [
   reconstructCommand,
   trainTransformerCommand,
   generateCommand,
+  editCommand,
   benchCommand,
 ];
