@@ -1,0 +1,54 @@
+/**
+ * The backend class: the cpu backend (tensors are JS typed arrays in its data storage) with the
+ * buffer pool wired into it. Buffers the onnx kernels allocated go back to the pool when their
+ * tensor's data is disposed, unless their values were read out or viewed by another tensor.
+ */
+import type * as tf from '@tensorflow/tfjs';
+import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
+import { disown, release } from './pool.js';
+
+type DataId = object;
+
+export class OnnxBackend extends MathBackendCPU {
+  constructor() {
+    super();
+    // the cpu backend's first write prints "install tfjs-node to speed things up": not for us
+    (this as unknown as { firstUse: boolean }).firstUse = false;
+  }
+
+  override disposeData(dataId: DataId, force = false): boolean {
+    const entry = this.data.get(dataId);
+    const values = entry?.values;
+    const disposed = super.disposeData(dataId, force);
+    if (disposed && entry && !this.data.has(dataId)) release(values);
+    return disposed;
+  }
+
+  /** Values read out may be kept by the caller (dataSync returns them without a copy). */
+  override readSync(dataId: DataId): tf.backend_util.BackendValues {
+    const entry = this.data.get(dataId);
+    if (entry) disown(entry.values);
+    return super.readSync(dataId);
+  }
+}
+
+/**
+ * After a cpu kernel: if an output's values share a buffer with an input's (Slice and Unpack return
+ * subarrays), that buffer now backs two tensors and must not be recycled when one of them goes.
+ */
+export function disownAliases(backend: MathBackendCPU, inputs: tf.NamedTensorInfoMap, out: tf.TensorInfo | tf.TensorInfo[]): void {
+  const outs = Array.isArray(out) ? out : [out];
+  for (const o of outs) {
+    const ov = backend.data.get(o.dataId)?.values;
+    if (!ArrayBuffer.isView(ov)) continue;
+    for (const name in inputs) {
+      const t = inputs[name];
+      if (!t || t.dataId === o.dataId) continue;
+      const iv = backend.data.get(t.dataId)?.values;
+      if (ArrayBuffer.isView(iv) && iv.buffer === ov.buffer) {
+        disown(iv);
+        disown(ov);
+      }
+    }
+  }
+}
