@@ -4,6 +4,10 @@
  */
 import * as fsp from 'node:fs/promises';
 import path from 'node:path';
+import { epochBatches } from '../data/batches.js';
+import { UserError } from '../errors.js';
+import { hasCheckpoint } from '../io/checkpoint.js';
+import { Rng } from '../random.js';
 
 export interface LoopOptions<M extends object> {
   /** Run folder; the log goes to `<out>/logs/<logName>.jsonl` (appended, so resumed runs continue it). */
@@ -54,4 +58,25 @@ export async function trainingLoop<M extends object>(o: LoopOptions<M>): Promise
     await log.close();
   }
   return { steps: step - o.startStep, interrupted, last, seconds: (Date.now() - t0) / 1000 };
+}
+
+/**
+ * Whether `ckptDir` holds a run to resume; refuses to start over an existing run without `resume`,
+ * and to resume when there is nothing there.
+ */
+export async function checkResume(out: string, ckptDir: string, resume: boolean | undefined): Promise<boolean> {
+  const exists = await hasCheckpoint(ckptDir);
+  if (exists && !resume) throw new UserError(`${out} already holds a training run; pass --resume to continue it or choose another --out`);
+  if (!exists && resume) throw new UserError(`nothing to resume in ${out} (no ${ckptDir})`);
+  return exists;
+}
+
+/**
+ * The batch indices of a run from `startStep` on. The order is a function of the seed alone, so a
+ * resumed run sees the batches it would have seen.
+ */
+export function runBatches(count: number, batchSize: number, seed: number, startStep: number): () => number[] {
+  const batches = epochBatches(count, batchSize, new Rng(seed + 2), true);
+  for (let s = 0; s < startStep; s++) batches.next();
+  return () => (batches.next().value as { indices: number[] }).indices;
 }

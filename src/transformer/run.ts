@@ -10,16 +10,14 @@
  */
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { epochBatches } from '../data/batches.js';
 import type { ImageSet } from '../data/imagefolder.js';
 import { UserError } from '../errors.js';
 import { writeModelIndex } from '../io/bundle.js';
-import { hasCheckpoint, loadCheckpoint, saveCheckpoint } from '../io/checkpoint.js';
+import { loadCheckpoint, saveCheckpoint } from '../io/checkpoint.js';
 import { parseConfig } from '../io/config.js';
 import { assignWeights } from '../io/tensors.js';
-import { Rng } from '../random.js';
 import { createTextEncoder, loadTextEncoder, type TextEncoder, type TextEncoderSpec } from '../text/encoder.js';
-import { trainingLoop } from '../training/loop.js';
+import { checkResume, runBatches, trainingLoop } from '../training/loop.js';
 import { VQGAN_PART, saveTokenizer } from '../vqgan/io.js';
 import type { VitVqgan } from '../vqgan/model.js';
 import { TransformerConfigSchema, type TransformerConfig, type TransformerTrainConfig } from './config.js';
@@ -66,9 +64,7 @@ export async function runTransformerTraining(opts: TransformerRunOptions): Promi
   }
   if (data.count < train.batchSize) throw new UserError(`data has ${data.count} images, fewer than one batch of ${train.batchSize}`);
   const ckptDir = path.join(out, 'checkpoints', TRANSFORMER_PART);
-  const exists = await hasCheckpoint(ckptDir);
-  if (exists && !opts.resume) throw new UserError(`${out} already holds a training run; pass --resume to continue it or choose another --out`);
-  if (!exists && opts.resume) throw new UserError(`nothing to resume in ${out} (no ${ckptDir})`);
+  const exists = await checkResume(out, ckptDir, opts.resume);
 
   const tokens = await tokenizeDataset(tokenizer, data, path.join(out, 'cache'), opts.onTokenize);
   const text = exists
@@ -100,8 +96,7 @@ export async function runTransformerTraining(opts: TransformerRunOptions): Promi
   };
 
   const n = model.tokens;
-  const batches = epochBatches(data.count, train.batchSize, new Rng(train.seed + 2), true);
-  for (let s = 0; s < trainer.step; s++) batches.next();
+  const nextBatch = runBatches(data.count, train.batchSize, train.seed, trainer.step);
   const batchTokens = new Int32Array(train.batchSize * n);
   try {
     const result = await trainingLoop({
@@ -111,7 +106,7 @@ export async function runTransformerTraining(opts: TransformerRunOptions): Promi
       steps: train.steps,
       checkpointEvery: train.checkpointEvery,
       step: () => {
-        const { indices } = batches.next().value as { indices: number[] };
+        const indices = nextBatch();
         indices.forEach((idx, i) => batchTokens.set(tokens.subarray(idx * n, (idx + 1) * n), i * n));
         return trainer.trainStep(batchTokens, indices.map((i) => data.captions[i]!));
       },

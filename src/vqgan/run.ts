@@ -8,14 +8,14 @@
  */
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { epochBatches, imagesToTensor } from '../data/batches.js';
+import { imagesToTensor } from '../data/batches.js';
 import type { ImageSet } from '../data/imagefolder.js';
 import { UserError } from '../errors.js';
 import { writeModelIndex } from '../io/bundle.js';
-import { hasCheckpoint, loadCheckpoint, saveCheckpoint } from '../io/checkpoint.js';
+import { loadCheckpoint, saveCheckpoint } from '../io/checkpoint.js';
 import { assignWeights } from '../io/tensors.js';
 import { Rng } from '../random.js';
-import { trainingLoop } from '../training/loop.js';
+import { checkResume, runBatches, trainingLoop } from '../training/loop.js';
 import type { VqganConfig, VqganTrainConfig } from './config.js';
 import { VQGAN_PART, saveTokenizer } from './io.js';
 import { VitVqgan } from './model.js';
@@ -61,9 +61,7 @@ export async function runTokenizerTraining(opts: TokenizerRunOptions): Promise<T
   if (data.count < train.batchSize) throw new UserError(`data has ${data.count} images, fewer than one batch of ${train.batchSize}`);
 
   const ckptDir = checkpointDir(out);
-  const exists = await hasCheckpoint(ckptDir);
-  if (exists && !opts.resume) throw new UserError(`${out} already holds a training run; pass --resume to continue it or choose another --out`);
-  if (!exists && opts.resume) throw new UserError(`nothing to resume in ${out} (no ${ckptDir})`);
+  const exists = await checkResume(out, ckptDir, opts.resume);
 
   const model = new VitVqgan(cfg, train.seed);
   const trainer = new TokenizerTrainer(model, train);
@@ -87,9 +85,7 @@ export async function runTokenizerTraining(opts: TokenizerRunOptions): Promise<T
   };
 
   const flipRng = train.augmentFlip ? new Rng(train.seed + 3) : undefined;
-  // The batch order is a function of the seed alone, so a resumed run sees the batches it would have.
-  const batches = epochBatches(data.count, train.batchSize, new Rng(train.seed + 2), true);
-  for (let s = 0; s < trainer.step; s++) batches.next();
+  const nextBatch = runBatches(data.count, train.batchSize, train.seed, trainer.step);
 
   try {
     const result = await trainingLoop({
@@ -100,7 +96,7 @@ export async function runTokenizerTraining(opts: TokenizerRunOptions): Promise<T
       checkpointEvery: train.checkpointEvery,
       logEvery: opts.logEvery,
       step: () => {
-        const x = imagesToTensor(data, batches.next().value!.indices, { hflip: flipRng });
+        const x = imagesToTensor(data, nextBatch(), { hflip: flipRng });
         const m = trainer.trainStep(x);
         x.dispose();
         return m;
