@@ -68,6 +68,8 @@ import {
   placeInGrid,
   type PredictFn,
 } from './decoding/index.js';
+import { REFINER_PART, loadRefiner } from './diffusion-refiner/io.js';
+import type { RefineOptions, Refiner } from './diffusion-refiner/refiner.js';
 import { UserError } from './errors.js';
 import { partDir, readModelIndex } from './io/bundle.js';
 import { loadCheckpoint } from './io/checkpoint.js';
@@ -100,6 +102,11 @@ export interface GenerateOptions {
   /** Images decoded together (default 16). */
   batchSize?: number;
   onStep?: (done: number, total: number) => void;
+  /**
+   * Run the refiner on every image (needs a pipeline with a refiner): `true` for its defaults, or
+   * its settings. The image is then the refined one and `base` the transformer's.
+   */
+  refine?: boolean | RefineOptions;
 }
 
 export interface GeneratedImage {
@@ -109,6 +116,8 @@ export interface GeneratedImage {
   /** The seed that reproduces this batch, and the image's position in it. */
   seed: number;
   image: RawImage<Float32Array>;
+  /** The base image before refinement (only when refined). */
+  base?: RawImage<Float32Array>;
   tokens: Int32Array;
 }
 
@@ -199,9 +208,15 @@ export class MaskgenPipeline {
     readonly tokenizer: VitVqgan,
     readonly text: TextEncoder,
     readonly transformer: MaskedTransformer,
+    /** The latent-diffusion refiner, when the bundle has one (or one was given). */
+    readonly refiner?: Refiner,
   ) {}
 
-  static async load(bundle: string): Promise<MaskgenPipeline> {
+  /**
+   * Loads a bundle's parts. Its `refiner` part is loaded when present; `opts.refiner` (a bundle or
+   * refiner folder) takes the refiner from elsewhere, `false` skips it.
+   */
+  static async load(bundle: string, opts: { refiner?: string | false } = {}): Promise<MaskgenPipeline> {
     const index = await readModelIndex(bundle);
     for (const part of [VQGAN_PART, TEXT_PART, TRANSFORMER_PART]) partDir(bundle, part, index); // names a missing part
     const tokenizer = await loadTokenizer(partDir(bundle, VQGAN_PART, index));
@@ -214,7 +229,29 @@ export class MaskgenPipeline {
     }
     const transformer = new MaskedTransformer(config);
     assignWeights(transformer.variables(), ckpt.weights, `transformer ${dir}`);
-    return new MaskgenPipeline(tokenizer, text, transformer);
+    let refiner: Refiner | undefined;
+    if (opts.refiner !== false) {
+      const from = opts.refiner ?? (index.parts[REFINER_PART] !== undefined ? bundle : undefined);
+      if (from !== undefined) refiner = await loadRefiner(from);
+    }
+    if (refiner && (refiner.lowSize !== tokenizer.config.imageSize || refiner.config.channels !== tokenizer.config.channels)) {
+      const r = refiner;
+      refiner.dispose();
+      throw new UserError(
+        `the refiner takes ${r.lowSize}×${r.lowSize}×${r.config.channels} images but the bundle's tokenizer makes ${tokenizer.config.imageSize}×${tokenizer.config.imageSize}×${tokenizer.config.channels}`,
+      );
+    }
+    return new MaskgenPipeline(tokenizer, text, transformer, refiner);
+  }
+
+  /**
+   * Refines images (float HWC in [0, 1], at the refiner's input size) toward their prompts: each
+   * comes back `factor` times larger. Deterministic by `o.seed` (image i uses seed + i).
+   */
+  async refine(images: RawImage<Float32Array | Uint8Array>[], prompts: string[], o: RefineOptions = {}): Promise<RawImage<Float32Array>[]> {
+    const r = this.refiner;
+    if (!r) throw new UserError('this bundle has no refiner part (train one with `maskgen train-refiner`, or pass a refiner)');
+    return r.refineImages(images, prompts, o);
   }
 
   /** Prompts → images. The same options and seed give the same images. */
@@ -237,7 +274,18 @@ export class MaskgenPipeline {
         o.onStep?.(start * steps + batch.length * t, jobs.length * steps),
       );
       const images = this.decodeTokens(tokens, batch.length);
-      batch.forEach((j, b) => out.push({ ...j, seed: batchSeed, image: images[b]!, tokens: tokens.slice(b * this.transformer.tokens, (b + 1) * this.transformer.tokens) }));
+      const refined = o.refine
+        ? await this.refine(images, batch.map((j) => j.prompt), { ...(o.refine === true ? {} : o.refine), seed: (o.refine === true ? undefined : o.refine.seed) ?? batchSeed })
+        : undefined;
+      batch.forEach((j, b) =>
+        out.push({
+          ...j,
+          seed: batchSeed,
+          image: refined ? refined[b]! : images[b]!,
+          ...(refined ? { base: images[b]! } : {}),
+          tokens: tokens.slice(b * this.transformer.tokens, (b + 1) * this.transformer.tokens),
+        }),
+      );
     }
     return out;
   }
@@ -529,6 +577,7 @@ export class MaskgenPipeline {
     this.tokenizer.dispose();
     this.text.dispose();
     this.transformer.dispose();
+    this.refiner?.dispose();
   }
 }
 

@@ -17,6 +17,9 @@ import { VqganConfigSchema, VqganTrainSchema } from '../src/vqgan/config.js';
 import { runTokenizerTraining } from '../src/vqgan/run.js';
 import { COLOURS, dominantColour, makeShapes } from './helpers/shapes.js';
 import { z } from 'zod';
+import { RefinerConfigSchema } from '../src/diffusion-refiner/config.js';
+import { Refiner } from '../src/diffusion-refiner/refiner.js';
+import { createTextEncoder } from '../src/text/encoder.js';
 
 let tmp: string;
 let pipe: MaskgenPipeline;
@@ -90,5 +93,35 @@ describe('tiny pipeline on coloured squares', () => {
 
   it('refuses an empty prompt', async () => {
     await expect(pipe.generate({ prompts: ['  '] })).rejects.toThrow(/empty/);
+  });
+
+  it('with a refiner, generate returns refined images twice the size and keeps the base image', async () => {
+    const spec = await loadConfig(TextEncoderSpecSchema, 'tiny', 'textEncoder');
+    const text = await createTextEncoder(spec, { captions: ['a red square'] });
+    const config = RefinerConfigSchema.parse({
+      size: 32,
+      factor: 2,
+      channels: 3,
+      autoencoder: { channels: [4, 4, 4], latentChannels: 2 },
+      denoiser: { patch: 1, width: 16, depth: 1, heads: 2, mlpRatio: 2 },
+      textDim: text.dim,
+    });
+    const refiner = Refiner.create(config, text, 3);
+    const withRefiner = new MaskgenPipeline(pipe.tokenizer, pipe.text, pipe.transformer, refiner);
+    try {
+      const before = tf.memory().numTensors;
+      const opts = { prompts: ['a red square', 'a blue square'], n: 1, seed: 4, refine: { steps: 3, guidance: 2 } };
+      const images = await withRefiner.generate(opts);
+      expect(tf.memory().numTensors).toBe(before);
+      expect(images.map((im) => [im.image.width, im.image.height, im.base?.width])).toEqual([[32, 32, 16], [32, 32, 16]]);
+      const plain = await pipe.generate({ ...opts, refine: undefined });
+      expect(Array.from(images[1]!.base!.data)).toEqual(Array.from(plain[1]!.image.data));
+      const again = await withRefiner.generate(opts);
+      expect(Array.from(again[0]!.image.data)).toEqual(Array.from(images[0]!.image.data));
+      await expect(pipe.generate({ ...opts })).rejects.toThrow(/no refiner part/);
+      await expect(withRefiner.refine([images[0]!.image], ['a red square'])).rejects.toThrow(/takes 16×16×3 images, got 32×32×3/);
+    } finally {
+      refiner.dispose();
+    }
   });
 });

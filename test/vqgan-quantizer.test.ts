@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
 import { ParamStore } from '../src/nn/params.js';
 import { codeHistogram, codebookUsage, perplexity, psnr, ssim } from '../src/vqgan/metrics.js';
-import { patchify, unpatchify } from '../src/vqgan/model.js';
+import { patchify, unpatchify } from '../src/nn/layers.js';
 import { FactorizedQuantizer, l2Normalize } from '../src/vqgan/quantizer.js';
 
 describe('factorized quantizer', () => {

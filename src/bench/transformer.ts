@@ -16,7 +16,7 @@ import { timeMedian } from './timing.js';
 export const PEER_CONFIG: TransformerConfig = { codebookSize: 512, grid: 8, width: 256, depth: 6, heads: 4, mlpRatio: 4, textDim: 256 };
 
 /** A frozen text encoder that returns the same random context for every prompt. */
-class FixedText implements TextEncoder {
+export class FixedText implements TextEncoder {
   readonly kind = 'pretrained' as const;
   readonly trainable = false;
   private readonly row: tf.Tensor2D;

@@ -1,6 +1,9 @@
 /** `maskgen bench <what>`: speed figures as JSON. */
 import type { Argv, CommandModule } from 'yargs';
+import { benchRefine } from '../bench/refiner.js';
 import { benchTokenizer } from '../bench/tokenizer.js';
+import { RefinerConfigSchema, RefinerTrainSchema } from '../diffusion-refiner/config.js';
+import { z } from 'zod';
 import { PEER_CONFIG, benchGenerate, benchTrainTransformer } from '../bench/transformer.js';
 import { TransformerConfigSchema } from '../transformer/config.js';
 import { loadConfig } from '../io/config.js';
@@ -96,14 +99,57 @@ const generate: CommandModule<GlobalArgs, TransformerArgs> = {
   }),
 };
 
+interface RefineArgs extends GlobalArgs {
+  config: string;
+  images: number;
+  steps: number;
+  guidance: number;
+  batchSize?: number;
+  textTokens: number;
+  runs: number;
+}
+
+const refine: CommandModule<GlobalArgs, RefineArgs> = {
+  command: 'refine',
+  describe: "latent-diffusion refiner: images/s and ms per DDIM step (with guidance), ms per training step of the autoencoder and the denoiser, at a preset's configuration",
+  builder: (y: Argv<GlobalArgs>) =>
+    y
+      .option('config', { type: 'string', default: 'small', describe: 'preset name or config file (its refiner and refinerTrain sections)' })
+      .option('images', { type: 'number', default: 1, describe: 'images refined together' })
+      .option('steps', { type: 'number', default: 20, describe: 'DDIM steps' })
+      .option('guidance', { type: 'number', default: 3, describe: 'classifier-free guidance scale (1 or 0 runs one pass per step instead of two)' })
+      .option('batch-size', { type: 'number', describe: "denoiser training batch size (default: the preset's)" })
+      .option('text-tokens', { type: 'number', default: 12, describe: 'text tokens cross-attended to' })
+      .option('runs', { type: 'number', default: 3, describe: 'measured runs (the median is reported)' }) as unknown as Argv<RefineArgs>,
+  handler: handle(async (args: RefineArgs) => {
+    const raw = await loadConfig(z.record(z.string(), z.unknown()), args.config, 'refiner');
+    const text = await loadConfig(z.looseObject({ dim: z.number().optional() }), args.config, 'textEncoder');
+    const config = RefinerConfigSchema.parse({ ...raw, textDim: text.dim ?? 128 });
+    const train = await loadConfig(RefinerTrainSchema, args.config, 'refinerTrain');
+    await startBackend(args);
+    const result = await benchRefine(config, {
+      images: positiveInt(args.images, '--images'),
+      steps: positiveInt(args.steps, '--steps'),
+      guidance: args.guidance,
+      batchSize: args.batchSize === undefined ? train.batchSize : positiveInt(args.batchSize, '--batch-size'),
+      autoencoderBatchSize: train.autoencoderBatchSize,
+      textTokens: positiveInt(args.textTokens, '--text-tokens'),
+      runs: positiveInt(args.runs, '--runs'),
+    });
+    process.stdout.write(JSON.stringify({ bench: 'refine', configName: args.config, ...result }) + '\n');
+  }),
+};
+
 export const benchCommand: CommandModule<GlobalArgs, GlobalArgs> = {
   command: 'bench <what>',
-  describe: 'benchmarks, printing one JSON object: tokenizer, train-transformer, generate',
+  describe: 'benchmarks, printing one JSON object: tokenizer, train-transformer, generate, refine',
   builder: (y: Argv<GlobalArgs>) =>
     y
       .command(tokenizer as never)
       .command(trainTransformer as never)
       .command(generate as never)
-      .demandCommand(1, 'name a benchmark: tokenizer, train-transformer or generate'),
+      .command(refine as never)
+      .demandCommand(1, 'name a benchmark: tokenizer, train-transformer, generate or refine'),
   handler: () => {},
+
 };

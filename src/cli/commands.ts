@@ -5,6 +5,8 @@ import { dataCommand } from './data.js';
 import { editCommand } from './edit.js';
 import { generateCommand } from './generate.js';
 import { reconstructCommand } from './reconstruct.js';
+import { refineCommand } from './refine.js';
+import { trainRefinerCommand } from './train-refiner.js';
 import { trainTokenizerCommand } from './train-tokenizer.js';
 import { trainTransformerCommand } from './train-transformer.js';
 
@@ -14,7 +16,9 @@ export const commands: CommandModule<any, any>[] = [
   trainTokenizerCommand,
   reconstructCommand,
   trainTransformerCommand,
+  trainRefinerCommand,
   generateCommand,
+  refineCommand,
   editCommand,
   benchCommand,
 ];

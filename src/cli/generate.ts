@@ -5,6 +5,8 @@ import type { Argv, CommandModule } from 'yargs';
 import { makeGrid, writePng } from '../data/images.js';
 import { UserError } from '../errors.js';
 import { writeFileAtomic } from '../io/atomic.js';
+import { REFINE_DEFAULTS } from '../diffusion-refiner/config.js';
+import { refinerDir } from '../diffusion-refiner/io.js';
 import { MaskgenPipeline } from '../pipeline.js';
 import { defaultBundle, handle, printJson, startBackend, type GlobalArgs } from './common.js';
 import { progress } from './progress.js';
@@ -24,6 +26,10 @@ interface Args extends GlobalArgs {
   out: string;
   bundle: string;
   batchSize: number;
+  refine?: boolean;
+  refiner?: string;
+  refineSteps: number;
+  refineGuidance: number;
 }
 
 export function slug(text: string): string {
@@ -48,7 +54,11 @@ export const generateCommand: CommandModule<GlobalArgs, Args> = {
       .option('seed', { type: 'number', default: 0, describe: 'random seed: the same seed and settings give the same images' })
       .option('out', { type: 'string', default: 'out', describe: 'folder for the PNGs, grid.png and the JSON sidecars' })
       .option('bundle', { type: 'string', default: defaultBundle(), describe: 'model bundle (default: the shipped model)' })
-      .option('batch-size', { type: 'number', default: 16, describe: 'images decoded together' }) as unknown as Argv<Args>,
+      .option('batch-size', { type: 'number', default: 16, describe: 'images decoded together' })
+      .option('refine', { type: 'boolean', describe: 'upsample with the latent-diffusion refiner (default: on when the bundle has one; --no-refine for the base images)' })
+      .option('refiner', { type: 'string', describe: 'take the refiner from this bundle or refiner folder instead' })
+      .option('refine-steps', { type: 'number', default: REFINE_DEFAULTS.steps, describe: "refiner's DDIM steps" })
+      .option('refine-guidance', { type: 'number', default: REFINE_DEFAULTS.guidance, describe: "refiner's classifier-free guidance scale" }) as unknown as Argv<Args>,
   handler: handle(async (args: Args) => {
     const prompts = [...(args.prompt ?? [])];
     if (args.prompts) {
@@ -63,7 +73,9 @@ export const generateCommand: CommandModule<GlobalArgs, Args> = {
     const steps = positiveInt(args.steps, '--steps');
     if (!Number.isInteger(args.seed)) throw new UserError(`--seed must be a whole number, got ${args.seed}`);
     const backend = await startBackend(args);
-    const pipe = await MaskgenPipeline.load(args.bundle);
+    if (args.refine === true && args.refiner === undefined) await refinerDir(args.bundle); // names a missing refiner before loading
+    const pipe = await MaskgenPipeline.load(args.bundle, { refiner: args.refine === false ? false : args.refiner });
+    const refine = pipe.refiner !== undefined ? { steps: positiveInt(args.refineSteps, '--refine-steps'), guidance: args.refineGuidance } : undefined;
     const bar = progress('generate', prompts.length * n * steps);
     const t0 = Date.now();
     const settings = {
@@ -81,6 +93,7 @@ export const generateCommand: CommandModule<GlobalArgs, Args> = {
       seed: args.seed,
       batchSize: positiveInt(args.batchSize, '--batch-size'),
       onStep: (done) => bar.update(done),
+      refine,
     });
     bar.stop();
     const seconds = (Date.now() - t0) / 1000;
@@ -89,13 +102,14 @@ export const generateCommand: CommandModule<GlobalArgs, Args> = {
       const name = `${slug(im.prompt)}-${im.index}`;
       const file = path.join(args.out, `${name}.png`);
       await writePng(file, im.image);
-      const sidecar = { prompt: im.prompt, index: im.index, seed: args.seed, batchSeed: im.seed, bundle: args.bundle, backend, ...settings };
+      const sidecar = { prompt: im.prompt, index: im.index, seed: args.seed, batchSeed: im.seed, bundle: args.bundle, backend, ...settings, refine: refine ?? false };
+      if (im.base) await writePng(path.join(args.out, `${name}-base.png`), im.base);
       await writeFileAtomic(path.join(args.out, `${name}.json`), JSON.stringify(sidecar, null, 2) + '\n');
       files.push(file);
     }
     await writePng(path.join(args.out, 'grid.png'), makeGrid(images.map((im) => im.image), n, 2));
     pipe.dispose();
-    process.stderr.write(`maskgen: ${images.length} images in ${seconds.toFixed(1)}s → ${args.out}/ (grid.png: one row per prompt)\n`);
+    process.stderr.write(`maskgen: ${images.length} ${refine ? 'refined ' : ''}images in ${seconds.toFixed(1)}s → ${args.out}/ (grid.png: one row per prompt)\n`);
     printJson(args, { out: args.out, backend, images: files.length, seconds, files });
   }),
 };

@@ -203,3 +203,23 @@ export async function loadImageFolder(dir: string, opts: LoadImageFolderOptions)
     skipped,
   };
 }
+
+/** The images at `indices` as a set of their own (pixels copied; captions, files, labels and extras follow). */
+export function selectImages(set: ImageSet, indices: readonly number[]): ImageSet {
+  const per = set.width * set.height * set.channels;
+  const pixels = new Uint8Array(indices.length * per);
+  indices.forEach((idx, i) => {
+    if (!Number.isInteger(idx) || idx < 0 || idx >= set.count) throw new Error(`image index ${idx} out of range 0..${set.count - 1}`);
+    pixels.set(set.pixels.subarray(idx * per, (idx + 1) * per), i * per);
+  });
+  return {
+    ...set,
+    count: indices.length,
+    pixels,
+    captions: indices.map((i) => set.captions[i]!),
+    files: indices.map((i) => set.files[i]!),
+    labels: set.labels && indices.map((i) => set.labels![i]),
+    extras: set.extras && indices.map((i) => set.extras![i]!),
+    skipped: 0,
+  };
+}

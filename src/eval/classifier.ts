@@ -110,3 +110,37 @@ export async function loadClassifier(dir: string): Promise<{ model: tf.Sequentia
   tf.dispose(ordered);
   return { model, config };
 }
+
+/** The feature model of each classifier: its input up to the 128-unit dense layer (after ReLU). */
+const featureModels = new WeakMap<tf.Sequential, tf.LayersModel>();
+
+function featureModel(model: tf.Sequential): tf.LayersModel {
+  let m = featureModels.get(model);
+  if (!m) {
+    const penultimate = model.layers[model.layers.length - 2];
+    if (!penultimate) throw new Error('classifier has fewer than two layers: no penultimate features');
+    m = tf.model({ inputs: model.inputs, outputs: penultimate.output as tf.SymbolicTensor });
+    featureModels.set(model, m);
+  }
+  return m;
+}
+
+/**
+ * Penultimate-layer activations (the 128-unit dense layer after ReLU) of each image, for Fréchet
+ * distances; `images` is [B·H·W·C] in [0, 1] like `classify`. Returns [B·dim] row after row.
+ */
+export function classifierFeatures(model: tf.Sequential, images: Float32Array, c: { size: number; channels: number }, batchSize = 256): { features: Float32Array; dim: number } {
+  const fm = featureModel(model);
+  const dim = fm.outputs[0]!.shape[1]!;
+  const per = c.size * c.size * c.channels;
+  const count = images.length / per;
+  if (!Number.isInteger(count)) throw new Error(`${images.length} values are not whole ${c.size}×${c.size}×${c.channels} images`);
+  const features = new Float32Array(count * dim);
+  for (let s = 0; s < count; s += batchSize) {
+    const n = Math.min(batchSize, count - s);
+    const out = tf.tidy(() => fm.predict(tf.tensor4d(images.subarray(s * per, (s + n) * per), [n, c.size, c.size, c.channels])) as tf.Tensor);
+    features.set(out.dataSync() as Float32Array, s * dim);
+    out.dispose();
+  }
+  return { features, dim };
+}

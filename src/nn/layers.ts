@@ -137,3 +137,39 @@ export function addPositions(x: tf.Tensor2D, pos: tf.Tensor, batch: number): tf.
   const [rows, dim] = x.shape;
   return tf.reshape(tf.add(tf.reshape(x, [batch, rows / batch, dim]), pos), [rows, dim]);
 }
+
+/** [B, S, S, C] → [B·N, p·p·C], patches in raster order, each patch (row, col, channel) flattened. */
+export function patchify(x: tf.Tensor4D, p: number): tf.Tensor2D {
+  const [b, s, , c] = x.shape;
+  const g = s / p;
+  return tf.tidy(() =>
+    tf.reshape(tf.transpose(tf.reshape(x, [b * g, p, g, p * c]), [0, 2, 1, 3]), [b * g * g, p * p * c]),
+  );
+}
+
+/** The inverse of patchify. */
+export function unpatchify(x: tf.Tensor2D, batch: number, p: number, c: number): tf.Tensor4D {
+  const g = Math.round(Math.sqrt(x.shape[0] / batch));
+  return tf.tidy(() => tf.reshape(tf.transpose(tf.reshape(x, [batch * g, g, p, p * c]), [0, 2, 1, 3]), [batch, g * p, g * p, c]));
+}
+
+/** A 2-D convolution, NHWC, 'same' padding, weights [k, k, in, out] (He-initialised). */
+export class Conv2d {
+  readonly w: tf.Variable;
+  readonly b: tf.Variable;
+
+  constructor(p: ParamStore, readonly inCh: number, readonly outCh: number, readonly kernel = 3, readonly stride = 1, opts: { std?: number } = {}) {
+    this.w = p.get('w', [kernel, kernel, inCh, outCh], { normal: opts.std ?? Math.sqrt(2 / (kernel * kernel * inCh)) });
+    this.b = p.get('b', [outCh], 'zeros');
+  }
+
+  apply(x: tf.Tensor4D): tf.Tensor4D {
+    return tf.add(tf.conv2d(x, this.w as tf.Tensor4D, this.stride, 'same'), this.b) as tf.Tensor4D;
+  }
+}
+
+/** Nearest-neighbour ×2 upsampling by broadcasting (differentiable on every backend). */
+export function upsample2x(x: tf.Tensor4D): tf.Tensor4D {
+  const [b, h, w, c] = x.shape;
+  return tf.tidy(() => tf.reshape(tf.mul(tf.reshape(x, [b * h, 1, w, 1, c]), tf.ones([1, 2, 1, 2, 1])), [b, 2 * h, 2 * w, c]));
+}

@@ -4,25 +4,10 @@
  * are scaled to [−1, 1] and the decoder ends in a tanh (computed as 2σ(2x) − 1).
  */
 import * as tf from '@tensorflow/tfjs';
-import { Block, LayerNorm, Linear, addPositions, fastTanh } from '../nn/layers.js';
+import { Block, LayerNorm, Linear, addPositions, fastTanh, patchify, unpatchify } from '../nn/layers.js';
 import { ParamStore } from '../nn/params.js';
 import { type VqganConfig, tokensPerSide } from './config.js';
 import { FactorizedQuantizer, type Quantized } from './quantizer.js';
-
-/** [B, S, S, C] → [B·N, p·p·C], patches in raster order, each patch (row, col, channel) flattened. */
-export function patchify(x: tf.Tensor4D, p: number): tf.Tensor2D {
-  const [b, s, , c] = x.shape;
-  const g = s / p;
-  return tf.tidy(() =>
-    tf.reshape(tf.transpose(tf.reshape(x, [b * g, p, g, p * c]), [0, 2, 1, 3]), [b * g * g, p * p * c]),
-  );
-}
-
-/** The inverse of patchify. */
-export function unpatchify(x: tf.Tensor2D, batch: number, p: number, c: number): tf.Tensor4D {
-  const g = Math.round(Math.sqrt(x.shape[0] / batch));
-  return tf.tidy(() => tf.reshape(tf.transpose(tf.reshape(x, [batch * g, g, p, p * c]), [0, 2, 1, 3]), [batch, g * p, g * p, c]));
-}
 
 export interface VqganOutput extends Quantized {
   /** Reconstruction in [−1, 1], [B, H, W, C]. */

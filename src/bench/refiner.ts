@@ -1,0 +1,73 @@
+/**
+ * `maskgen bench refine`: the refiner's speed on this backend at a preset's configuration —
+ * sampling (images/s, ms per DDIM step with classifier-free guidance) and training (ms per
+ * autoencoder step and per denoiser step). Text embeddings are a fixed random context.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { RefinerTrainSchema, type RefinerConfig } from '../diffusion-refiner/config.js';
+import { Refiner } from '../diffusion-refiner/refiner.js';
+import { AutoencoderTrainer, DenoiserTrainer } from '../diffusion-refiner/trainer.js';
+import { timeMedian } from './timing.js';
+import { FixedText } from './transformer.js';
+
+export interface RefineBench {
+  backend: string;
+  config: RefinerConfig;
+  images: number;
+  steps: number;
+  guidance: number;
+  msPerImage: number;
+  imagesPerSec: number;
+  msPerSamplerStep: number;
+  autoencoderBatchSize: number;
+  msPerAutoencoderStep: number;
+  batchSize: number;
+  msPerDenoiserStep: number;
+}
+
+export interface RefineBenchOptions {
+  images: number;
+  steps: number;
+  guidance: number;
+  batchSize: number;
+  autoencoderBatchSize: number;
+  textTokens: number;
+  runs: number;
+}
+
+export async function benchRefine(config: RefinerConfig, o: RefineBenchOptions): Promise<RefineBench> {
+  const refiner = Refiner.create(config, new FixedText(config.textDim, o.textTokens));
+  const low = refiner.lowSize;
+  const lowImages = Float32Array.from({ length: o.images * low * low * config.channels }, (_, i) => Math.sin(i * 0.37));
+  const prompts = Array.from({ length: o.images }, (_, i) => `prompt ${i}`);
+  const msRefine = await timeMedian(() => void refiner.refine(lowImages, prompts, { steps: o.steps, guidance: o.guidance }), o.runs, 1);
+
+  const train = RefinerTrainSchema.parse({ batchSize: o.batchSize, autoencoderBatchSize: o.autoencoderBatchSize, steps: 1000, warmup: 10 });
+  const ae = new AutoencoderTrainer(refiner.autoencoder, train);
+  const x = tf.randomUniform([o.autoencoderBatchSize, config.size, config.size, config.channels], -1, 1, 'float32', 3) as tf.Tensor4D;
+  const msAe = await timeMedian(() => void ae.trainStep(x), o.runs, 2);
+  x.dispose();
+  ae.dispose();
+
+  const dn = new DenoiserTrainer(refiner, train);
+  const latents = Float32Array.from({ length: o.batchSize * refiner.latentSize }, (_, i) => Math.cos(i * 0.11));
+  const lowBatch = Float32Array.from({ length: o.batchSize * low * low * config.channels }, (_, i) => Math.sin(i * 0.23));
+  const captions = Array.from({ length: o.batchSize }, (_, i) => `caption ${i}`);
+  const msDn = await timeMedian(() => void dn.trainStep(latents, lowBatch, captions), o.runs, 2);
+  dn.dispose();
+  refiner.dispose();
+  return {
+    backend: tf.getBackend(),
+    config,
+    images: o.images,
+    steps: o.steps,
+    guidance: o.guidance,
+    msPerImage: msRefine / o.images,
+    imagesPerSec: (1000 * o.images) / msRefine,
+    msPerSamplerStep: msRefine / o.steps,
+    autoencoderBatchSize: o.autoencoderBatchSize,
+    msPerAutoencoderStep: msAe,
+    batchSize: o.batchSize,
+    msPerDenoiserStep: msDn,
+  };
+}

@@ -1,0 +1,169 @@
+/**
+ * Training the refiner in two stages, one step at a time (computeGrads then applyGrads, like the
+ * other trainers): the autoencoder on images (L1 reconstruction + a small latent L2 penalty), then the
+ * denoiser (and its text encoder) on the frozen autoencoder's latents with the v-prediction loss,
+ * conditioning augmentation and caption dropout.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { AdamW, clipByGlobalNorm } from '../nn/optim.js';
+import { valueAndGrads } from '../nn/params.js';
+import { warmupCosine } from '../nn/schedules.js';
+import { Rng } from '../random.js';
+import type { ConvAutoencoder } from './autoencoder.js';
+import type { RefinerTrainConfig } from './config.js';
+import type { Refiner } from './refiner.js';
+import { addNoise, velocity } from './schedule.js';
+
+/** Weight of mean(z²) in the autoencoder loss: keeps the latent scale bounded without shaping it. */
+const LATENT_PENALTY = 1e-4;
+
+export interface StepMetrics {
+  loss: number;
+  gradNorm: number;
+  lr: number;
+}
+
+export interface Grads {
+  grads: Record<string, tf.Tensor>;
+  loss: number;
+}
+
+/** AdamW + warm-up/cosine + clipping over a fixed set of variables, with state for checkpoints. */
+class Optimized {
+  step = 0;
+  private readonly opt: AdamW;
+
+  constructor(readonly vars: Record<string, tf.Variable>, private readonly sched: { lr: number; warmup: number; total: number; minRatio: number; clip: number; weightDecay: number }) {
+    this.opt = new AdamW(vars, { weightDecay: sched.weightDecay, beta1: 0.9, beta2: 0.99 });
+  }
+
+  lr(step = this.step): number {
+    return warmupCosine(step, this.sched);
+  }
+
+  /** Clips and applies gradients (disposing them). */
+  applyGrads(g: Grads): StepMetrics {
+    const lr = this.lr();
+    const clipped = clipByGlobalNorm(g.grads, this.sched.clip);
+    this.opt.apply(clipped.grads, lr);
+    tf.dispose(Object.values(clipped.grads));
+    this.step++;
+    return { loss: g.loss, gradNorm: clipped.norm, lr };
+  }
+
+  state(): { weights: Record<string, tf.Tensor>; optimizer: Record<string, tf.Tensor>; step: number } {
+    return { weights: { ...this.vars }, optimizer: this.opt.state(), step: this.step };
+  }
+
+  /** Restores optimizer state and step (weights are assigned by the caller). */
+  load(optimizer: Record<string, tf.Tensor>, step: number): void {
+    this.opt.load(optimizer, step);
+    this.step = step;
+  }
+
+  dispose(): void {
+    this.opt.dispose();
+  }
+}
+
+export class AutoencoderTrainer extends Optimized {
+  constructor(readonly model: ConvAutoencoder, train: RefinerTrainConfig) {
+    super(model.variables(), {
+      lr: train.autoencoderLr,
+      warmup: Math.min(train.warmup, Math.floor(train.autoencoderSteps / 10)),
+      total: train.autoencoderSteps,
+      minRatio: train.minLrRatio,
+      clip: train.clip,
+      weightDecay: 0,
+    });
+  }
+
+  /** images [B, S, S, C] in [−1, 1]. */
+  computeGrads(images: tf.Tensor4D): Grads {
+    const { value, grads } = valueAndGrads(() => {
+      const z = this.model.encode(images);
+      const recon = this.model.decode(z);
+      return tf.add(tf.mean(tf.abs(tf.sub(recon, images))), tf.mul(tf.mean(tf.square(z)), LATENT_PENALTY)) as tf.Scalar;
+    }, this.vars);
+    const loss = value.dataSync()[0]!;
+    value.dispose();
+    return { grads, loss };
+  }
+
+  trainStep(images: tf.Tensor4D): StepMetrics {
+    return this.applyGrads(this.computeGrads(images));
+  }
+}
+
+/** The refiner's trainable variables: the denoiser's and (when trainable) its text encoder's. */
+export function denoiserVariables(refiner: Refiner): Record<string, tf.Variable> {
+  const out: Record<string, tf.Variable> = {};
+  for (const [k, v] of Object.entries(refiner.denoiser.variables())) out[`denoiser/${k}`] = v;
+  if (refiner.text.trainable) for (const [k, v] of Object.entries(refiner.text.variables())) out[`text/${k}`] = v;
+  return out;
+}
+
+export class DenoiserTrainer extends Optimized {
+  private readonly rng: Rng;
+
+  constructor(readonly refiner: Refiner, readonly train: RefinerTrainConfig) {
+    super(denoiserVariables(refiner), {
+      lr: train.lr,
+      warmup: train.warmup,
+      total: train.steps,
+      minRatio: train.minLrRatio,
+      clip: train.clip,
+      weightDecay: train.weightDecay,
+    });
+    this.rng = new Rng(train.seed + 13);
+  }
+
+  /**
+   * One batch: `latents` (scaled, B × latentSize values), `low` (B low-resolution images in [−1, 1])
+   * and B captions. Draws t uniformly, noises the latents, augments the low-resolution input with
+   * noise of a random level, drops captions to "" at `condDropout`, and regresses v.
+   */
+  computeGrads(latents: Float32Array, low: Float32Array, captions: string[]): Grads {
+    const r = this.refiner;
+    const c = r.config;
+    const b = captions.length;
+    const per = r.latentSize;
+    const lowPer = low.length / b;
+    const T = c.timesteps;
+    const xt = new Float32Array(b * per);
+    const target = new Float32Array(b * per);
+    const lowAug = new Float32Array(low);
+    const timesteps = new Float32Array(b);
+    const augment = new Float32Array(b);
+    for (let i = 0; i < b; i++) {
+      const t = this.rng.int(T);
+      timesteps[i] = t;
+      const x0 = latents.subarray(i * per, (i + 1) * per);
+      const eps = new Float32Array(per);
+      for (let j = 0; j < per; j++) eps[j] = this.rng.normal();
+      xt.set(addNoise(x0, eps, r.alphasCumprod[t]!), i * per);
+      target.set(velocity(x0, eps, r.alphasCumprod[t]!), i * per);
+      const a = this.rng.next() * this.train.maxAugment;
+      augment[i] = a;
+      for (let j = 0; j < lowPer; j++) lowAug[i * lowPer + j]! += a * this.rng.normal();
+    }
+    const prompts = captions.map((cap) => (this.rng.next() < this.train.condDropout ? '' : cap));
+    const side = c.size / 4;
+    const lowSide = r.lowSize;
+    const xT = tf.tensor4d(xt, [b, side, side, c.autoencoder.latentChannels]);
+    const vT = tf.tensor4d(target, [b, side, side, c.autoencoder.latentChannels]);
+    const lowT = tf.tensor4d(lowAug, [b, lowSide, lowSide, c.channels]);
+    const { value, grads } = valueAndGrads(() => {
+      const text = r.text.encode(prompts);
+      const v = r.denoiser.predict({ latents: xT, low: lowT, timesteps, augment, text: { embeddings: text.embeddings, keyBias: text.keyBias } });
+      return tf.mean(tf.square(tf.sub(v, vT))) as tf.Scalar;
+    }, this.vars);
+    const loss = value.dataSync()[0]!;
+    tf.dispose([value, xT, vT, lowT]);
+    return { grads, loss };
+  }
+
+  trainStep(latents: Float32Array, low: Float32Array, captions: string[]): StepMetrics {
+    return this.applyGrads(this.computeGrads(latents, low, captions));
+  }
+}
