@@ -33,9 +33,9 @@
  *         windows fade; a pixel covered by one window is that window's decoding.
  *     The original pixels are then pasted back over the old area with a feathered edge, as for
  *     inpainting (`paste: false` turns it off).
- *   - `'mask-free'` (Muse §4.2): from the image's own tokens, `iterations` rounds (default 20) each
- *     re-mask a fresh seeded random `strength` fraction (default 0.1) of the tokens and resample
- *     them with guidance toward the prompt (`maskFreeEdit`), so the image moves toward the prompt
+ *   - `'mask-free'` (Muse §4.2): from the image's own tokens, `iterations` rounds (default 10) each
+ *     re-mask a fresh seeded random `strength` fraction (default 0.2) of the tokens and resample
+ *     them with guidance (default 6, temperature 0.5) toward the prompt (`maskFreeEdit`), so the image moves toward the prompt
  *     while most of its layout stays. `stepsPerIteration` decoding steps per round (default 1).
  *
  * Every edit is deterministic by `seed` (images are made in batches of `batchSize`, batch i seeded
@@ -49,8 +49,10 @@ import {
   boxToPixelMask,
   cropGrid,
   DEFAULT_CHOICE_TEMPERATURE,
+  DEFAULT_EDIT_GUIDANCE,
   DEFAULT_EDIT_ITERATIONS,
   DEFAULT_EDIT_STRENGTH,
+  DEFAULT_EDIT_TEMPERATURE,
   DEFAULT_STEPS,
   type Extend,
   featherMask,
@@ -156,9 +158,9 @@ export interface OutpaintOptions extends EditBase {
 
 export interface MaskFreeOptions extends EditBase {
   mode: 'mask-free';
-  /** Fraction of the tokens resampled per iteration, in (0, 1] (default 0.1). */
+  /** Fraction of the tokens resampled per iteration, in (0, 1] (default 0.2). */
   strength?: number;
-  /** Resampling rounds (default 20). */
+  /** Resampling rounds (default 10). */
   iterations?: number;
   /** Decoding steps per round (default 1). `steps` is not used by this mode. */
   stepsPerIteration?: number;
@@ -448,7 +450,7 @@ export class MaskgenPipeline {
         tokens = await this.fillOutpaint(source, B, layout!, prompts, negative, batchSeed, o, (u) => o.onStep?.(done0 + u, totalUnits));
       } else {
         const steps = o.stepsPerIteration ?? 1;
-        const model = this.guidedModel(prompts, negative, o, steps);
+        const model = this.guidedModel(prompts, negative, { ...o, guidance: o.guidance ?? DEFAULT_EDIT_GUIDANCE }, steps);
         resampled = Array.from({ length: B }, () => new Set<number>());
         try {
           const res = await maskFreeEdit({
@@ -461,7 +463,7 @@ export class MaskgenPipeline {
             iterations: o.iterations,
             strength: o.strength ?? DEFAULT_EDIT_STRENGTH,
             stepsPerIteration: steps,
-            temperature: o.temperature ?? 1,
+            temperature: o.temperature ?? DEFAULT_EDIT_TEMPERATURE,
             choiceTemperatureStart: o.choiceTemperature ?? DEFAULT_CHOICE_TEMPERATURE,
             seed: batchSeed,
             onIteration: ({ iteration, resampled: chosen }) => {

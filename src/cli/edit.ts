@@ -8,7 +8,7 @@ import path from 'node:path';
 import sharp from 'sharp';
 import type { Argv, CommandModule } from 'yargs';
 import { ImageReadError, makeGrid, readImage, writePng, type RawImage } from '../data/images.js';
-import { boxToPixelMask, DEFAULT_EDIT_ITERATIONS, DEFAULT_EDIT_STRENGTH, DEFAULT_STEPS, parseBox, parseExtend, type PixelBox } from '../decoding/index.js';
+import { boxToPixelMask, DEFAULT_EDIT_GUIDANCE, DEFAULT_EDIT_ITERATIONS, DEFAULT_EDIT_STRENGTH, DEFAULT_EDIT_TEMPERATURE, DEFAULT_STEPS, parseBox, parseExtend, type PixelBox } from '../decoding/index.js';
 import { UserError } from '../errors.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { type EditOptions, MaskgenPipeline } from '../pipeline.js';
@@ -28,10 +28,10 @@ interface Args extends GlobalArgs {
   paste: boolean;
   feather?: number;
   steps?: number;
-  guidance: number;
+  guidance?: number;
   guidanceSchedule: 'constant' | 'linear';
   negativePrompt?: string;
-  temperature: number;
+  temperature?: number;
   choiceTemperature: number;
   seed: number;
   n: number;
@@ -109,10 +109,10 @@ export const editCommand: CommandModule<GlobalArgs, Args> = {
       .option('paste', { type: 'boolean', default: true, describe: 'inpaint/outpaint: paste the original back outside the edited area with a feathered edge (--no-paste: keep the decoder\'s pixels)' })
       .option('feather', { type: 'number', describe: 'inpaint/outpaint: feather width in model pixels (default half a patch; 0 = hard edge)' })
       .option('steps', { type: 'number', describe: `parallel decoding steps (default ${DEFAULT_STEPS}; with --mask-free, per iteration, default 1)` })
-      .option('guidance', { type: 'number', default: 3, describe: 'classifier-free guidance scale (1 = none, 0 = ignore the prompt)' })
+      .option('guidance', { type: 'number', describe: `classifier-free guidance scale (1 = none, 0 = ignore the prompt; default 3, mask-free ${DEFAULT_EDIT_GUIDANCE})` })
       .option('guidance-schedule', { choices: ['constant', 'linear'] as const, default: 'constant' as const, describe: 'constant, or rising linearly from 1 to --guidance over the steps' })
       .option('negative-prompt', { type: 'string', describe: 'steer away from this prompt (it replaces the empty prompt in guidance)' })
-      .option('temperature', { type: 'number', default: 1, describe: 'token sampling temperature (0 = most likely token)' })
+      .option('temperature', { type: 'number', describe: `token sampling temperature (0 = most likely token; default 1, mask-free ${DEFAULT_EDIT_TEMPERATURE})` })
       .option('choice-temperature', { type: 'number', default: 4.5, describe: 'randomness of which tokens are kept at each step, annealed to 0' })
       .option('seed', { type: 'number', default: 0, describe: 'random seed: the same seed and settings give the same result' })
       .option('n', { type: 'number', default: 1, describe: 'how many edits to make' })
@@ -169,10 +169,10 @@ export const editCommand: CommandModule<GlobalArgs, Args> = {
       const modeName = mode === '--mask-free' ? 'mask-free' : mode === '--extend' ? 'outpaint' : 'inpaint';
       const settings = {
         steps: steps ?? (modeName === 'mask-free' ? 1 : DEFAULT_STEPS),
-        guidance: args.guidance,
+        guidance: args.guidance ?? (modeName === 'mask-free' ? DEFAULT_EDIT_GUIDANCE : 3),
         guidanceSchedule: args.guidanceSchedule,
         negativePrompt: args.negativePrompt,
-        temperature: args.temperature,
+        temperature: args.temperature ?? (modeName === 'mask-free' ? DEFAULT_EDIT_TEMPERATURE : 1),
         choiceTemperature: args.choiceTemperature,
       };
       const paste = { paste: args.paste, feather: args.feather ?? Math.max(1, Math.round(pipe.tokenizer.config.patchSize / 2)) };

@@ -10,10 +10,19 @@ import { DEFAULT_CHOICE_TEMPERATURE, itemRngs, parallelDecode, type PredictFn } 
 import { resampleSelection } from './regions.js';
 import { checkSteps } from './schedules.js';
 
-/** Default number of mask-free editing iterations. */
-export const DEFAULT_EDIT_ITERATIONS = 20;
+/**
+ * Mask-free editing's defaults, measured on Fashion-MNIST (README, Editing): 10 iterations of 20%
+ * with guidance 6 and sampling temperature 0.5 turned an independent classifier's verdict to the
+ * target class in 57.7% of 300 edits while keeping 22.8% of the tokens; 20 × 10% at guidance 3 and
+ * temperature 1 reached 34.7%.
+ */
+export const DEFAULT_EDIT_ITERATIONS = 10;
 /** Default fraction of the tokens resampled per iteration. */
-export const DEFAULT_EDIT_STRENGTH = 0.1;
+export const DEFAULT_EDIT_STRENGTH = 0.2;
+/** Default guidance scale of mask-free editing (generation's default is 3). */
+export const DEFAULT_EDIT_GUIDANCE = 6;
+/** Default token sampling temperature of mask-free editing (generation's default is 1). */
+export const DEFAULT_EDIT_TEMPERATURE = 0.5;
 
 export interface MaskFreeEditOptions {
   /** The image's own tokens [B, N] (no mask). Not modified. */
@@ -24,9 +33,9 @@ export interface MaskFreeEditOptions {
   maskId: number;
   /** The model, already guided toward the new prompt; `step` counts within one iteration's decoding. */
   predict: PredictFn;
-  /** Iterations (default 20). */
+  /** Iterations (default 10). */
   iterations?: number;
-  /** Fraction of the tokens resampled per iteration, in (0, 1] (default 0.1). */
+  /** Fraction of the tokens resampled per iteration, in (0, 1] (default 0.2). */
   strength?: number;
   /** Decoding steps per iteration (default 1: the selected tokens are all resampled at once). */
   stepsPerIteration?: number;
