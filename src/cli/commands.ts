@@ -3,6 +3,7 @@ import type { CommandModule } from 'yargs';
 import { benchCommand } from './bench.js';
 import { dataCommand } from './data.js';
 import { editCommand } from './edit.js';
+import { exportCommand } from './export.js';
 import { generateCommand } from './generate.js';
 import { reconstructCommand } from './reconstruct.js';
 import { refineCommand } from './refine.js';
@@ -20,5 +21,6 @@ export const commands: CommandModule<any, any>[] = [
   generateCommand,
   refineCommand,
   editCommand,
+  exportCommand,
   benchCommand,
 ];
