@@ -225,6 +225,15 @@ describe('onnx backend: conv2d', () => {
   });
 });
 
+describe('onnx backend: max pooling gradient (a typed-array loop instead of the cpu kernel)', () => {
+  it('is registered for onnx, and matches cpu for 2×2/2 valid, 3×3/2 same and all-negative windows', async () => {
+    expect(tf.getKernel('MaxPoolGrad', 'onnx')!.kernelFunc).not.toBe(tf.getKernel('MaxPoolGrad', 'cpu')!.kernelFunc);
+    await check((x) => tf.maxPool(x as tf.Tensor4D, 2, 2, 'valid'), [{ shape: [2, 8, 8, 3] }]);
+    await check((x) => tf.maxPool(x as tf.Tensor4D, 3, 2, 'same'), [{ shape: [2, 7, 7, 3] }]);
+    await check((x) => tf.maxPool(tf.sub(x, 10) as tf.Tensor4D, 2, 2, 'valid'), [{ shape: [1, 6, 6, 2] }]);
+  });
+});
+
 describe('onnx backend: element-wise', () => {
   const binaries: [string, (a: tf.Tensor, b: tf.Tensor) => tf.Tensor, boolean?][] = [
     ['add', tf.add],

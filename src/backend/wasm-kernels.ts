@@ -34,6 +34,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { DataId, DataType, KernelConfig, KernelFunc, NamedAttrMap, TensorInfo } from '@tensorflow/tfjs';
+import { maxPoolGradInto, type MaxPoolGradAttrs } from './max-pool-grad.js';
 
 const BACKEND = 'wasm';
 
@@ -989,57 +990,10 @@ const depthwiseBackpropFilterKernel: KernelFunc = ({ inputs, backend, attrs }) =
 const maxPoolGradKernel: KernelFunc = ({ inputs, backend, attrs }) => {
   const be = wasmBackend(backend);
   const { dy, input } = inputs as Inputs;
-  const { filterSize, strides, pad, dimRoundingMode } = attrs as unknown as {
-    filterSize: number | [number, number];
-    strides: number | [number, number];
-    pad: Pad;
-    dimRoundingMode?: RoundingMode;
-  };
-  const info = tf.backend_util.computePool2DInfo(
-    input.shape as [number, number, number, number],
-    filterSize,
-    strides,
-    1,
-    pad,
-    dimRoundingMode,
-  );
-  const { batchSize: N, inHeight: H, inWidth: W, inChannels: C, outHeight: OH, outWidth: OW } = info;
-  const { strideHeight: sH, strideWidth: sW, dilationHeight: dH, dilationWidth: dW } = info;
-  const { effectiveFilterHeight: eH, effectiveFilterWidth: eW } = info;
-  const top = info.padInfo.top;
-  const left = info.padInfo.left;
   const out = be.makeOutput(input.shape, 'float32');
-  const xs = heapF32(be, input);
-  const dys = heapF32(be, dy);
   const dx = heapF32(be, out);
   dx.fill(0);
-  for (let b = 0; b < N; b++) {
-    for (let oh = 0; oh < OH; oh++) {
-      const h0 = oh * sH - top;
-      for (let ow = 0; ow < OW; ow++) {
-        const w0 = ow * sW - left;
-        const dyOff = ((b * OH + oh) * OW + ow) * C;
-        for (let c = 0; c < C; c++) {
-          let best = Number.NEGATIVE_INFINITY;
-          let at = -1;
-          for (let kh = 0; kh < eH; kh += dH) {
-            const ih = h0 + kh;
-            if (ih < 0 || ih >= H) continue;
-            for (let kw = 0; kw < eW; kw += dW) {
-              const iw = w0 + kw;
-              if (iw < 0 || iw >= W) continue;
-              const i = ((b * H + ih) * W + iw) * C + c;
-              if (xs[i] > best || at < 0) {
-                best = xs[i];
-                at = i;
-              }
-            }
-          }
-          if (at >= 0) dx[at] += dys[dyOff + c];
-        }
-      }
-    }
-  }
+  maxPoolGradInto(heapF32(be, input), heapF32(be, dy), dx, input.shape, attrs as unknown as MaxPoolGradAttrs);
   return out;
 };
 

@@ -28,6 +28,7 @@ import { convKernels } from './kernels/conv.js';
 import { elementwiseKernels } from './kernels/elementwise.js';
 import { layoutKernels } from './kernels/layout.js';
 import { matMulKernels } from './kernels/matmul.js';
+import { poolKernels } from './kernels/pool.js';
 import { reduceKernels } from './kernels/reduce.js';
 import type { Kernel, KernelArgs, OnnxKernel } from './kernels/util.js';
 
@@ -38,7 +39,7 @@ export { poolStats, drainPool, setPoolLimit } from './pool.js';
 export const BACKEND_NAME = 'onnx';
 
 /** Every kernel the onnx backend runs itself (the rest are the cpu backend's). */
-export const ONNX_KERNELS: readonly OnnxKernel[] = [...matMulKernels, ...convKernels, ...elementwiseKernels, ...reduceKernels, ...layoutKernels];
+export const ONNX_KERNELS: readonly OnnxKernel[] = [...matMulKernels, ...convKernels, ...elementwiseKernels, ...reduceKernels, ...layoutKernels, ...poolKernels];
 
 let registered = false;
 
