@@ -1,9 +1,30 @@
 #!/usr/bin/env bash
-# Emoji (Twemoji + Noto, 32 px RGB) end to end on a CPU: import, tokenizer, transformer, a grid.
+# The shipped model, end to end on a CPU: emoji (Twemoji + Noto) from the npm packages → tokenizer
+# (32 px) → masked transformer → latent-diffusion refiner (32 → 64 px) → models/maskgen-emoji-small.
+# Each stage's wall time goes to runs/emoji-recipe-times.txt. Measured times are in the README.
+#
+#   THREADS=1 scripts/emoji.sh     # one core per stage (the README's figures ran two stages side by side)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-npx maskgen data import-emoji --vendors twitter,google --out data/emoji64 --size 64
-npx maskgen train-tokenizer --config small --data data/emoji64 --out runs/emoji-tok --steps 1700
-npx maskgen reconstruct --bundle runs/emoji-tok --data data/emoji64 --out runs/emoji-tok/recon --json
-npx maskgen train-transformer --config small --data data/emoji64 --tokenizer runs/emoji-tok --out runs/emoji --steps 1700
-npx maskgen generate --bundle runs/emoji --prompts scripts/emoji-prompts.txt --n 4 --seed 1 --out runs/emoji/samples
+M="node bin/maskgen.js"
+B="--backend ${BACKEND:-auto} ${THREADS:+--threads $THREADS}"
+TIMES=runs/emoji-recipe-times.txt
+mkdir -p runs
+stage() {
+  local name=$1
+  shift
+  local t0=$SECONDS
+  "$@"
+  echo "$name $((SECONDS - t0))s" | tee -a "$TIMES"
+}
+stage import $M data import-emoji --vendors twitter,google --out data/emoji64 --size 64
+stage tokenizer $M train-tokenizer $B --config small --data data/emoji64 --out runs/emoji-tok3 --steps 3000
+$M reconstruct $B --bundle runs/emoji-tok3 --data data/emoji64 --out runs/emoji-tok3/recon --json
+stage transformer $M train-transformer $B --config small --data data/emoji64 --tokenizer runs/emoji-tok3 --out runs/emoji3 --steps 3000
+# The refiner trains on the 64 px originals; 10% are held out (runs/emoji-refiner/holdout.json) for scripts/eval-refiner.ts.
+stage refiner $M train-refiner $B --config small --data data/emoji64 --out runs/emoji-refiner --hold-out 0.1
+stage export $M export --bundle runs/emoji3 --refiner runs/emoji-refiner --out models/maskgen-emoji-small --float16 \
+  --credit "Trained on Twemoji graphics (c) Twitter, Inc. and other contributors, CC-BY 4.0, https://github.com/twitter/twemoji" \
+  --credit "Trained on Noto Emoji graphics (c) Google, Apache License 2.0, https://github.com/googlefonts/noto-emoji" \
+  --credit "Images taken from the npm packages emoji-datasource-twitter and emoji-datasource-google (MIT) by Cal Henderson / iamcal"
+stage grid $M generate $B --bundle models/maskgen-emoji-small --prompts scripts/emoji-prompts.txt --n 4 --seed 1 --out runs/emoji-samples

@@ -124,4 +124,36 @@ describe('refiner training (tiny, coloured squares)', () => {
     const wrong = makeShapes(32, 8, 1);
     await expect(runRefinerTraining({ data: wrong, refiner: refinerSection, text, train, out: path.join(tmp, 'x') })).rejects.toThrow(/8×8×3 but the refiner is for 16×16×3/);
   });
+
+  it('an interrupted run resumes in either stage and finishes with the full step counts', async () => {
+    const refinerSection = await loadConfig(z.record(z.string(), z.unknown()), 'tiny', 'refiner');
+    const text = await loadConfig(TextEncoderSpecSchema, 'tiny', 'textEncoder');
+    const train = { ...(await loadConfig(RefinerTrainSchema, 'tiny', 'refinerTrain')), autoencoderSteps: 30, steps: 30, checkpointEvery: 10 };
+    const out = path.join(tmp, 'resume');
+    const small = makeShapes(48, 16, 2);
+    const stopAt = (stage: string, at: number) => {
+      let current = { stage: '', step: 0 };
+      return {
+        onStep: (st: string, step: number) => (current = { stage: st, step }),
+        shouldStop: () => current.stage === stage && current.step >= at,
+      };
+    };
+    const a = stopAt('autoencoder', 12);
+    const first = await runRefinerTraining({ data: small, refiner: refinerSection, text, train, out, onStep: a.onStep, shouldStop: a.shouldStop });
+    expect(first.interrupted).toBe(true);
+    expect(first.refiner).toBeUndefined();
+    const d = stopAt('denoiser', 7);
+    const second = await runRefinerTraining({ data: small, refiner: refinerSection, text, train, out, resume: true, onStep: d.onStep, shouldStop: d.shouldStop });
+    expect(second.interrupted).toBe(true);
+    second.refiner!.dispose();
+    const steps: string[] = [];
+    const third = await runRefinerTraining({ data: small, refiner: refinerSection, text, train, out, resume: true, onStep: (st, step) => steps.push(`${st}:${step}`) });
+    expect(third.interrupted).toBe(false);
+    expect(steps[0]).toBe('denoiser:8');
+    expect(steps.at(-1)).toBe('denoiser:30');
+    expect(third.latentScale).toBe(second.latentScale);
+    third.refiner!.dispose();
+    const aeLog = logLosses(await readFile(path.join(out, 'logs', 'refiner-autoencoder.jsonl'), 'utf8'));
+    expect(aeLog.length).toBe(3); // steps 10, 20, 30 across the interruption
+  }, 120_000);
 });
