@@ -3,11 +3,9 @@
  * the test (a few steps: only the plumbing is judged here; pipeline-edit.test.ts judges the edits),
  * and one-line errors for bad input.
  */
-import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import sharp from 'sharp';
 import { z } from 'zod';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -18,27 +16,16 @@ import { TransformerTrainSchema } from '../src/transformer/config.js';
 import { runTransformerTraining } from '../src/transformer/run.js';
 import { VqganConfigSchema, VqganTrainSchema } from '../src/vqgan/config.js';
 import { runTokenizerTraining } from '../src/vqgan/run.js';
+import { type CliRun, errorLine, lastJson as lastJsonOf, runMaskgen } from './helpers/cli.js';
 import { makeShapes } from './helpers/shapes.js';
 
-const exec = promisify(execFile);
-const root = path.resolve(import.meta.dirname, '..');
-const tsx = path.join(root, 'node_modules', '.bin', 'tsx');
 const backend = process.env.MASKGEN_TEST_BACKEND ?? 'wasm';
 let tmp: string;
 let bundle: string;
 
-type Run = { code: number; stdout: string; stderr: string };
-async function maskgen(...args: string[]): Promise<Run> {
-  try {
-    const { stdout, stderr } = await exec(tsx, [path.join(root, 'src/cli/main.ts'), ...args], { cwd: tmp, maxBuffer: 1 << 24 });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
-const errorLine = (stderr: string) => stderr.trim().split('\n').at(-1)!;
-const lastJson = (r: Run) => JSON.parse(r.stdout.trim().split('\n').at(-1)!);
+type Run = CliRun;
+const maskgen = (...args: string[]) => runMaskgen(tmp, args);
+const lastJson = (r: Run) => lastJsonOf(r.stdout) as any; // eslint-disable-line @typescript-eslint/no-explicit-any
 const size = async (file: string) => {
   const m = await sharp(path.join(tmp, file)).metadata();
   return [m.width, m.height];

@@ -2,32 +2,18 @@
  * The refiner's commands as a user runs them: train-refiner (with a held-out split) → refine → a
  * PNG twice the size; generate --refine without a refiner names the problem; bench refine prints JSON.
  */
-import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writePng } from '../src/data/images.js';
+import { lastJson, runMaskgen } from './helpers/cli.js';
 import { makeShapes } from './helpers/shapes.js';
 
-const run = promisify(execFile);
-const root = path.resolve(import.meta.dirname, '..');
-const tsx = path.join(root, 'node_modules', '.bin', 'tsx');
 let tmp: string;
 
-async function maskgen(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(tsx, [path.join(root, 'src/cli/main.ts'), '--backend', 'wasm', ...args], { cwd: tmp, maxBuffer: 1 << 24 });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
-
-const lastJson = (stdout: string) => JSON.parse(stdout.trim().split('\n').at(-1)!) as Record<string, unknown>;
+const maskgen = (...args: string[]) => runMaskgen(tmp, ['--backend', 'wasm', ...args]);
 
 beforeAll(async () => {
   tmp = await mkdtemp(path.join(tmpdir(), 'maskgen-cli-refiner-'));

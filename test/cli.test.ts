@@ -2,30 +2,15 @@
  * The maskgen binary as a user runs it: help, one-line errors with a non-zero exit, and the
  * tokenizer commands end to end on real emoji with --json.
  */
-import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { errorLine, runMaskgen } from './helpers/cli.js';
 
-const run = promisify(execFile);
-const root = path.resolve(import.meta.dirname, '..');
-const tsx = path.join(root, 'node_modules', '.bin', 'tsx');
 let tmp: string;
 
-async function maskgen(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(tsx, [path.join(root, 'src/cli/main.ts'), ...args], { cwd: tmp, maxBuffer: 1 << 24 });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
-
-/** The error line a failing command printed (the last non-empty stderr line). */
-const errorLine = (stderr: string) => stderr.trim().split('\n').at(-1)!;
+const maskgen = (...args: string[]) => runMaskgen(tmp, args);
 
 beforeAll(async () => {
   tmp = await mkdtemp(path.join(tmpdir(), 'maskgen-cli-'));
@@ -61,7 +46,7 @@ describe('maskgen CLI', () => {
 
   it('says so when the data folder holds no usable image', async () => {
     const empty = path.join(tmp, 'empty');
-    await run('mkdir', ['-p', empty]);
+    await mkdir(empty, { recursive: true });
     await writeFile(path.join(empty, 'metadata.jsonl'), '');
     const r = await maskgen('train-tokenizer', '--config', 'tiny', '--data', empty, '--out', path.join(tmp, 'r2'), '--backend', 'cpu');
     expect(r.code).toBe(1);

@@ -4,11 +4,9 @@
  *   refiner/config.json, refiner/model.safetensors   autoencoder/* and denoiser/* weights
  *   refiner/text-encoder/                            the refiner's own text encoder
  */
-import * as fsp from 'node:fs/promises';
 import path from 'node:path';
-import { UserError } from '../errors.js';
-import { INDEX_FILE, partDir, readModelIndex } from '../io/bundle.js';
-import { hasCheckpoint, loadCheckpoint, saveCheckpoint } from '../io/checkpoint.js';
+import { locatePart } from '../io/bundle.js';
+import { loadCheckpoint, saveCheckpoint } from '../io/checkpoint.js';
 import { parseConfig } from '../io/config.js';
 import { assignWeights } from '../io/tensors.js';
 import { loadTextEncoder } from '../text/encoder.js';
@@ -23,15 +21,9 @@ export async function saveRefiner(dir: string, refiner: Refiner, opts: { float16
   await refiner.text.save(path.join(dir, TEXT_SUBFOLDER));
 }
 
-/** Where the refiner lives under `location`: a bundle with a refiner part, or the part folder itself. */
-export async function refinerDir(location: string): Promise<string> {
-  const isBundle = await fsp
-    .access(path.join(location, INDEX_FILE))
-    .then(() => true)
-    .catch(() => false);
-  if (isBundle) return partDir(location, REFINER_PART, await readModelIndex(location));
-  if (await hasCheckpoint(location)) return location;
-  throw new UserError(`${location}: no refiner there (expected a bundle with a '${REFINER_PART}' part, or a refiner folder)`);
+/** Where the refiner lives under `location`: a bundle with a refiner part, a run folder or the part folder itself. */
+export function refinerDir(location: string): Promise<string> {
+  return locatePart(location, REFINER_PART, 'refiner');
 }
 
 export async function loadRefiner(location: string): Promise<Refiner> {

@@ -5,10 +5,9 @@
  * conditioning augmentation and caption dropout.
  */
 import * as tf from '@tensorflow/tfjs';
-import { AdamW, clipByGlobalNorm } from '../nn/optim.js';
 import { valueAndGrads } from '../nn/params.js';
-import { warmupCosine } from '../nn/schedules.js';
 import { Rng } from '../random.js';
+import { Optimized, type Grads, type StepMetrics } from '../training/optimized.js';
 import type { ConvAutoencoder } from './autoencoder.js';
 import type { RefinerTrainConfig } from './config.js';
 import type { Refiner } from './refiner.js';
@@ -17,54 +16,7 @@ import { addNoise, velocity } from './schedule.js';
 /** Weight of mean(z²) in the autoencoder loss: keeps the latent scale bounded without shaping it. */
 const LATENT_PENALTY = 1e-4;
 
-export interface StepMetrics {
-  loss: number;
-  gradNorm: number;
-  lr: number;
-}
-
-export interface Grads {
-  grads: Record<string, tf.Tensor>;
-  loss: number;
-}
-
-/** AdamW + warm-up/cosine + clipping over a fixed set of variables, with state for checkpoints. */
-class Optimized {
-  step = 0;
-  private readonly opt: AdamW;
-
-  constructor(readonly vars: Record<string, tf.Variable>, private readonly sched: { lr: number; warmup: number; total: number; minRatio: number; clip: number; weightDecay: number }) {
-    this.opt = new AdamW(vars, { weightDecay: sched.weightDecay, beta1: 0.9, beta2: 0.99 });
-  }
-
-  lr(step = this.step): number {
-    return warmupCosine(step, this.sched);
-  }
-
-  /** Clips and applies gradients (disposing them). */
-  applyGrads(g: Grads): StepMetrics {
-    const lr = this.lr();
-    const clipped = clipByGlobalNorm(g.grads, this.sched.clip);
-    this.opt.apply(clipped.grads, lr);
-    tf.dispose(Object.values(clipped.grads));
-    this.step++;
-    return { loss: g.loss, gradNorm: clipped.norm, lr };
-  }
-
-  state(): { weights: Record<string, tf.Tensor>; optimizer: Record<string, tf.Tensor>; step: number } {
-    return { weights: { ...this.vars }, optimizer: this.opt.state(), step: this.step };
-  }
-
-  /** Restores optimizer state and step (weights are assigned by the caller). */
-  load(optimizer: Record<string, tf.Tensor>, step: number): void {
-    this.opt.load(optimizer, step);
-    this.step = step;
-  }
-
-  dispose(): void {
-    this.opt.dispose();
-  }
-}
+export type { Grads, StepMetrics };
 
 export class AutoencoderTrainer extends Optimized {
   constructor(readonly model: ConvAutoencoder, train: RefinerTrainConfig) {

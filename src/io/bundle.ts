@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import { z } from 'zod';
 import { UserError } from '../errors.js';
 import { writeFileAtomic } from './atomic.js';
+import { hasCheckpoint } from './checkpoint.js';
 import { packageVersion, parseConfig, readJsonFile } from './config.js';
 
 export const INDEX_FILE = 'model_index.json';
@@ -87,4 +88,21 @@ export function partDir(bundleDir: string, part: string, index?: ModelIndex): st
     throw new UserError(`bundle ${bundleDir} has no '${part}' part (it has ${has.length > 0 ? has.join(', ') : 'none'})`);
   }
   return path.join(bundleDir, sub);
+}
+
+/**
+ * Where `part` lives under `location`: a bundle (its index names the part's folder), the part folder
+ * itself, or a run folder with the part in `<location>/<part>`. Nothing there is a UserError naming
+ * `what` (e.g. "tokenizer").
+ */
+export async function locatePart(location: string, part: string, what: string): Promise<string> {
+  const isBundle = await fsp
+    .access(path.join(location, INDEX_FILE))
+    .then(() => true)
+    .catch(() => false);
+  if (isBundle) return partDir(location, part, await readModelIndex(location));
+  if (await hasCheckpoint(location)) return location;
+  const nested = path.join(location, part);
+  if (await hasCheckpoint(nested)) return nested;
+  throw new UserError(`${location}: no ${what} there (expected a bundle with a '${part}' part, or a folder with config.json and model.safetensors)`);
 }

@@ -4,11 +4,10 @@
  * tokenizer (cached once per data set) with their captions.
  */
 import * as tf from '@tensorflow/tfjs';
-import { AdamW, clipByGlobalNorm } from '../nn/optim.js';
 import { valueAndGrads } from '../nn/params.js';
-import { warmupCosine } from '../nn/schedules.js';
 import { Rng } from '../random.js';
 import type { TextEncoder } from '../text/encoder.js';
+import { Optimized } from '../training/optimized.js';
 import type { TransformerTrainConfig } from './config.js';
 import { maskBatch, maskedCrossEntropy } from './masking.js';
 import type { MaskedTransformer } from './model.js';
@@ -35,22 +34,21 @@ export function trainableVariables(model: MaskedTransformer, text: TextEncoder):
   return out;
 }
 
-export class TransformerTrainer {
-  step = 0;
-  private readonly vars: Record<string, tf.Variable>;
-  private readonly opt: AdamW;
+export class TransformerTrainer extends Optimized {
   private readonly rng: Rng;
 
   constructor(readonly model: MaskedTransformer, readonly text: TextEncoder, readonly train: TransformerTrainConfig) {
-    this.vars = trainableVariables(model, text);
-    // No weight decay on embeddings' [MASK] row would need a split; AdamW decays rank ≥ 2 tensors.
-    this.opt = new AdamW(this.vars, { weightDecay: train.weightDecay, beta1: 0.9, beta2: 0.96 });
+    // AdamW decays rank ≥ 2 tensors (the embedding's [MASK] row included).
+    super(trainableVariables(model, text), {
+      lr: train.lr,
+      warmup: train.warmup,
+      total: train.steps,
+      minRatio: train.minLrRatio,
+      clip: train.clip,
+      weightDecay: train.weightDecay,
+      beta2: 0.96,
+    });
     this.rng = new Rng(train.seed + 11);
-  }
-
-  lr(step = this.step): number {
-    const t = this.train;
-    return warmupCosine(step, { lr: t.lr, warmup: t.warmup, total: t.steps, minRatio: t.minLrRatio });
   }
 
   /**
@@ -81,30 +79,11 @@ export class TransformerTrainer {
   }
 
   /** Clips and applies gradients (disposing them). */
-  applyGrads(g: TransformerGrads): TransformerStepMetrics {
-    const lr = this.lr();
-    const clipped = clipByGlobalNorm(g.grads, this.train.clip);
-    this.opt.apply(clipped.grads, lr);
-    tf.dispose(Object.values(clipped.grads));
-    this.step++;
-    return { loss: g.loss, accuracy: g.accuracy, gradNorm: clipped.norm, lr };
+  override applyGrads(g: TransformerGrads): TransformerStepMetrics {
+    return { ...super.applyGrads(g), accuracy: g.accuracy };
   }
 
   trainStep(tokens: Int32Array, captions: string[]): TransformerStepMetrics {
     return this.applyGrads(this.computeGrads(tokens, captions));
-  }
-
-  state(): { weights: Record<string, tf.Tensor>; optimizer: Record<string, tf.Tensor>; step: number } {
-    return { weights: { ...this.vars }, optimizer: this.opt.state(), step: this.step };
-  }
-
-  /** Restores optimizer state and step (weights are assigned by the caller). */
-  load(optimizer: Record<string, tf.Tensor>, step: number): void {
-    this.opt.load(optimizer, step);
-    this.step = step;
-  }
-
-  dispose(): void {
-    this.opt.dispose();
   }
 }

@@ -1,0 +1,68 @@
+/**
+ * What every trainer shares: AdamW over a fixed set of named variables, a warm-up + cosine learning
+ * rate, global-norm clipping, and the state (weights, optimizer moments, step) that checkpoints
+ * save and `--resume` restores.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { AdamW, clipByGlobalNorm } from '../nn/optim.js';
+import { warmupCosine } from '../nn/schedules.js';
+
+export interface StepMetrics {
+  loss: number;
+  gradNorm: number;
+  lr: number;
+}
+
+export interface Grads {
+  grads: Record<string, tf.Tensor>;
+  loss: number;
+}
+
+export interface OptimizedSchedule {
+  lr: number;
+  warmup: number;
+  total: number;
+  minRatio: number;
+  clip: number;
+  weightDecay: number;
+  beta2?: number;
+}
+
+/** AdamW + warm-up/cosine + clipping over a fixed set of variables, with state for checkpoints. */
+export class Optimized {
+  step = 0;
+  private readonly opt: AdamW;
+
+  constructor(readonly vars: Record<string, tf.Variable>, private readonly sched: OptimizedSchedule) {
+    this.opt = new AdamW(vars, { weightDecay: sched.weightDecay, beta1: 0.9, beta2: sched.beta2 ?? 0.99 });
+  }
+
+  lr(step = this.step): number {
+    return warmupCosine(step, this.sched);
+  }
+
+  /** Clips and applies gradients (disposing them). */
+  applyGrads(g: Grads): StepMetrics {
+    const lr = this.lr();
+    const clipped = clipByGlobalNorm(g.grads, this.sched.clip);
+    this.opt.apply(clipped.grads, lr);
+    tf.dispose(Object.values(clipped.grads));
+    this.step++;
+    return { loss: g.loss, gradNorm: clipped.norm, lr };
+  }
+
+  state(): { weights: Record<string, tf.Tensor>; optimizer: Record<string, tf.Tensor>; step: number } {
+    return { weights: { ...this.vars }, optimizer: this.opt.state(), step: this.step };
+  }
+
+  /** Restores optimizer state and step (weights are assigned by the caller). */
+  load(optimizer: Record<string, tf.Tensor>, step: number): void {
+    this.opt.load(optimizer, step);
+    this.step = step;
+  }
+
+  dispose(): void {
+    this.opt.dispose();
+  }
+}
+
