@@ -164,7 +164,8 @@ if (args.figure) {
   };
   const low01 = to01(lowSigned);
   const rows: RawImage<Float32Array>[] = [];
-  for (let i = 0; i < show; i++) {
+  // evenly spaced over the evaluated images (file order groups similar images together)
+  for (const i of Array.from({ length: show }, (_, k) => Math.floor((k * n) / show))) {
     rows.push(img(low01, i, low, scale * factor), img(bicubic01, i, size, scale));
     for (const g of Object.keys(refined)) rows.push(img(refined[g]!, i, size, scale));
     rows.push(img(real01, i, size, scale));
