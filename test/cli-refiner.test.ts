@@ -74,4 +74,16 @@ describe('maskgen train-refiner / refine', () => {
     expect(j.bench).toBe('refine');
     for (const k of ['msPerImage', 'imagesPerSec', 'msPerSamplerStep', 'msPerAutoencoderStep', 'msPerDenoiserStep']) expect(j[k]).toBeGreaterThan(0);
   });
+
+  it('generate with the shipped bundle refines by default; --no-refine gives the base images', async () => {
+    const g = await maskgen('generate', '--prompt', 'green heart', '--n', '1', '--steps', '4', '--refine-steps', '2', '--out', 'gen', '--json');
+    expect(g.code, g.stderr).toBe(0);
+    expect((await sharp(path.join(tmp, 'gen', 'green-heart-0.png')).metadata()).width).toBe(64);
+    expect((await sharp(path.join(tmp, 'gen', 'green-heart-0-base.png')).metadata()).width).toBe(32);
+    const sidecar = JSON.parse(await readFile(path.join(tmp, 'gen', 'green-heart-0.json'), 'utf8')) as { refine: unknown };
+    expect(sidecar.refine).toEqual({ steps: 2, guidance: 1 });
+    const plain = await maskgen('generate', '--prompt', 'green heart', '--n', '1', '--steps', '4', '--no-refine', '--out', 'plain');
+    expect(plain.code, plain.stderr).toBe(0);
+    expect((await sharp(path.join(tmp, 'plain', 'green-heart-0.png')).metadata()).width).toBe(32);
+  });
 });

@@ -9,7 +9,7 @@ import { REFINE_DEFAULTS } from '../diffusion-refiner/config.js';
 import { refinerDir } from '../diffusion-refiner/io.js';
 import { MaskgenPipeline } from '../pipeline.js';
 import { defaultBundle, handle, printJson, startBackend, type GlobalArgs } from './common.js';
-import { progress } from './progress.js';
+import { progress, type Progress } from './progress.js';
 import { positiveInt } from './train-tokenizer.js';
 
 interface Args extends GlobalArgs {
@@ -75,7 +75,16 @@ export const generateCommand: CommandModule<GlobalArgs, Args> = {
     const backend = await startBackend(args);
     if (args.refine === true && args.refiner === undefined) await refinerDir(args.bundle); // names a missing refiner before loading
     const pipe = await MaskgenPipeline.load(args.bundle, { refiner: args.refine === false ? false : args.refiner });
-    const refine = pipe.refiner !== undefined ? { steps: positiveInt(args.refineSteps, '--refine-steps'), guidance: args.refineGuidance } : undefined;
+    const refineSteps = positiveInt(args.refineSteps, '--refine-steps');
+    const batchSize = positiveInt(args.batchSize, '--batch-size');
+    // One bar for all refiner steps: each batch of images is refined in `refineSteps` DDIM steps.
+    let refineBar: Progress | undefined;
+    let refined = 0;
+    const refineTotal = Math.ceil((prompts.length * n) / batchSize) * refineSteps;
+    const refine =
+      pipe.refiner !== undefined
+        ? { steps: refineSteps, guidance: args.refineGuidance, onStep: () => (refineBar ??= progress('refine', refineTotal)).update(++refined) }
+        : undefined;
     const bar = progress('generate', prompts.length * n * steps);
     const t0 = Date.now();
     const settings = {
@@ -91,18 +100,19 @@ export const generateCommand: CommandModule<GlobalArgs, Args> = {
       n,
       ...settings,
       seed: args.seed,
-      batchSize: positiveInt(args.batchSize, '--batch-size'),
+      batchSize,
       onStep: (done) => bar.update(done),
       refine,
     });
     bar.stop();
+    refineBar?.stop();
     const seconds = (Date.now() - t0) / 1000;
     const files: string[] = [];
     for (const im of images) {
       const name = `${slug(im.prompt)}-${im.index}`;
       const file = path.join(args.out, `${name}.png`);
       await writePng(file, im.image);
-      const sidecar = { prompt: im.prompt, index: im.index, seed: args.seed, batchSeed: im.seed, bundle: args.bundle, backend, ...settings, refine: refine ?? false };
+      const sidecar = { prompt: im.prompt, index: im.index, seed: args.seed, batchSeed: im.seed, bundle: args.bundle, backend, ...settings, refine: refine ? { steps: refine.steps, guidance: refine.guidance } : false };
       if (im.base) await writePng(path.join(args.out, `${name}-base.png`), im.base);
       await writeFileAtomic(path.join(args.out, `${name}.json`), JSON.stringify(sidecar, null, 2) + '\n');
       files.push(file);
