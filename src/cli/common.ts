@@ -83,3 +83,18 @@ export function stopOnSignal(): { requested: () => boolean; dispose: () => void 
 export function defaultBundle(): string {
   return path.join(packageRoot(), 'models', 'maskgen-emoji-small');
 }
+
+/** The flags every `train-*` command takes, with the command's own descriptions where they differ. */
+export function trainingOptions(
+  y: Argv<GlobalArgs>,
+  d: { sections: string; data: string; out: string; steps?: string; batchSize?: string },
+): Argv<GlobalArgs> {
+  return y
+    .option('config', { type: 'string', default: 'small', describe: `preset name (tiny, small, base) or a config JSON file; uses its ${d.sections} sections` })
+    .option('data', { type: 'string', demandOption: true, describe: d.data })
+    .option('out', { type: 'string', demandOption: true, describe: d.out })
+    .option('resume', { type: 'boolean', default: false, describe: 'continue the run in --out from its last checkpoint (same weights, optimizer state and step)' })
+    .option('steps', { type: 'number', describe: d.steps ?? 'override the number of training steps' })
+    .option('batch-size', { type: 'number', describe: d.batchSize ?? 'override the batch size' })
+    .option('limit', { type: 'number', describe: 'use only the first N images of the data folder' }) as Argv<GlobalArgs>;
+}

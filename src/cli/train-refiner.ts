@@ -11,7 +11,7 @@ import { writeFileAtomic } from '../io/atomic.js';
 import { loadConfig } from '../io/config.js';
 import { Rng } from '../random.js';
 import { TextEncoderSpecSchema } from '../text/encoder.js';
-import { handle, printJson, startBackend, stopOnSignal, type GlobalArgs } from './common.js';
+import { handle, printJson, startBackend, stopOnSignal, trainingOptions, type GlobalArgs } from './common.js';
 import { progress, trainingProgress, type Progress } from './progress.js';
 import { positiveInt } from './train-tokenizer.js';
 
@@ -45,16 +45,15 @@ export const trainRefinerCommand: CommandModule<GlobalArgs, Args> = {
   command: 'train-refiner',
   describe: 'train the latent-diffusion refiner (a conv autoencoder, then a text-conditioned denoiser) on high-resolution images; adds the refiner/ part to the bundle in --out',
   builder: (y: Argv<GlobalArgs>) =>
-    y
+    trainingOptions(y, {
+      sections: "'refiner', 'textEncoder' and 'refinerTrain'",
+      data: 'data folder: images + metadata.jsonl, loaded at the refiner size (the output resolution)',
+      out: 'run folder or an existing bundle; the refiner part is added to it',
+      steps: 'override the number of denoiser training steps',
+      batchSize: 'override the denoiser batch size',
+    })
       .usage('$0 train-refiner --config C --data DIR --out RUN [--resume]')
-      .option('config', { type: 'string', default: 'small', describe: "preset name or config file; uses its 'refiner', 'textEncoder' and 'refinerTrain' sections" })
-      .option('data', { type: 'string', demandOption: true, describe: 'data folder: images + metadata.jsonl, loaded at the refiner size (the output resolution)' })
-      .option('out', { type: 'string', demandOption: true, describe: 'run folder or an existing bundle; the refiner part is added to it' })
-      .option('resume', { type: 'boolean', default: false, describe: 'continue the run in --out from its last checkpoint' })
-      .option('steps', { type: 'number', describe: 'override the number of denoiser training steps' })
       .option('autoencoder-steps', { type: 'number', describe: 'override the number of autoencoder training steps' })
-      .option('batch-size', { type: 'number', describe: 'override the denoiser batch size' })
-      .option('limit', { type: 'number', describe: 'use only the first N images of the data folder' })
       .option('size', { type: 'number', describe: "override the preset's output size (a multiple of 4)" })
       .option('factor', { type: 'number', describe: "override the preset's upsampling factor" })
       .option('channels', { choices: [1, 3], type: 'number', describe: '1 for grayscale data such as Fashion-MNIST, 3 for RGB' })

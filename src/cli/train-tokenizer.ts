@@ -5,7 +5,7 @@ import { UserError } from '../errors.js';
 import { loadConfig } from '../io/config.js';
 import { VqganConfigSchema, VqganTrainSchema } from '../vqgan/config.js';
 import { runTokenizerTraining } from '../vqgan/run.js';
-import { handle, printJson, startBackend, stopOnSignal, type GlobalArgs } from './common.js';
+import { handle, printJson, startBackend, stopOnSignal, trainingOptions, type GlobalArgs } from './common.js';
 import { progress, trainingProgress, type Progress } from './progress.js';
 
 interface Args extends GlobalArgs {
@@ -23,15 +23,12 @@ export const trainTokenizerCommand: CommandModule<GlobalArgs, Args> = {
   command: 'train-tokenizer',
   describe: 'train the ViT-VQGAN image tokenizer on a data folder; the result is the vqgan/ part of a bundle in --out',
   builder: (y: Argv<GlobalArgs>) =>
-    y
+    trainingOptions(y, {
+      sections: "'vqgan' and 'vqganTrain'",
+      data: 'data folder: images + metadata.jsonl',
+      out: 'run folder: bundle part, checkpoints and logs go here',
+    })
       .usage('$0 train-tokenizer --config C --data DIR --out RUN [--resume]')
-      .option('config', { type: 'string', default: 'small', describe: "preset name (tiny, small, base) or a config JSON file; uses its 'vqgan' and 'vqganTrain' sections" })
-      .option('data', { type: 'string', demandOption: true, describe: 'data folder: images + metadata.jsonl' })
-      .option('out', { type: 'string', demandOption: true, describe: 'run folder: bundle part, checkpoints and logs go here' })
-      .option('resume', { type: 'boolean', default: false, describe: 'continue the run in --out from its last checkpoint (same weights, optimizer state and step)' })
-      .option('steps', { type: 'number', describe: 'override the number of training steps' })
-      .option('batch-size', { type: 'number', describe: 'override the batch size' })
-      .option('limit', { type: 'number', describe: 'use only the first N images of the data folder' })
       .option('channels', { choices: [1, 3], type: 'number', describe: "override the preset's channels: 1 for grayscale data such as Fashion-MNIST, 3 for RGB" }) as unknown as Argv<Args>,
   handler: handle(async (args: Args) => {
     const model = await loadConfig(VqganConfigSchema, args.config, 'vqgan');

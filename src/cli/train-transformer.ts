@@ -7,7 +7,7 @@ import { TextEncoderSpecSchema } from '../text/encoder.js';
 import { TransformerTrainSchema } from '../transformer/config.js';
 import { runTransformerTraining } from '../transformer/run.js';
 import { loadTokenizer } from '../vqgan/io.js';
-import { handle, printJson, startBackend, stopOnSignal, type GlobalArgs } from './common.js';
+import { handle, printJson, startBackend, stopOnSignal, trainingOptions, type GlobalArgs } from './common.js';
 import { progress, trainingProgress, type Progress } from './progress.js';
 import { positiveInt } from './train-tokenizer.js';
 
@@ -27,16 +27,13 @@ export const trainTransformerCommand: CommandModule<GlobalArgs, Args> = {
   command: 'train-transformer',
   describe: 'train the masked transformer (and the built-in text encoder) on a data folder with a frozen tokenizer; --out becomes a bundle',
   builder: (y: Argv<GlobalArgs>) =>
-    y
+    trainingOptions(y, {
+      sections: "'transformer', 'textEncoder' and 'transformerTrain'",
+      data: 'data folder: images + metadata.jsonl (captions are the prompts)',
+      out: 'run folder; becomes a bundle (vqgan, text-encoder, transformer)',
+    })
       .usage('$0 train-transformer --config C --data DIR --tokenizer RUN --out RUN [--resume]')
-      .option('config', { type: 'string', default: 'small', describe: "preset name or config file; uses its 'transformer', 'textEncoder' and 'transformerTrain' sections" })
-      .option('data', { type: 'string', demandOption: true, describe: 'data folder: images + metadata.jsonl (captions are the prompts)' })
       .option('tokenizer', { type: 'string', demandOption: true, describe: 'a trained tokenizer: a run folder, bundle or vqgan/ part' })
-      .option('out', { type: 'string', demandOption: true, describe: 'run folder; becomes a bundle (vqgan, text-encoder, transformer)' })
-      .option('resume', { type: 'boolean', default: false, describe: 'continue the run in --out from its last checkpoint' })
-      .option('steps', { type: 'number', describe: 'override the number of training steps' })
-      .option('batch-size', { type: 'number', describe: 'override the batch size' })
-      .option('limit', { type: 'number', describe: 'use only the first N images of the data folder' })
       .option('text-encoder', {
         type: 'string',
         describe: 'use a pretrained, frozen text encoder instead of the preset\'s: a local transformers.js model folder (config.json, tokenizer.json, onnx/) or a hub id already in the local cache',

@@ -7,7 +7,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { valueAndGrads } from '../nn/params.js';
 import { Rng } from '../random.js';
-import { Optimized, type Grads, type StepMetrics } from '../training/optimized.js';
+import { Optimized, scheduleOf, type Grads, type StepMetrics } from '../training/optimized.js';
 import type { ConvAutoencoder } from './autoencoder.js';
 import type { RefinerTrainConfig } from './config.js';
 import type { Refiner } from './refiner.js';
@@ -59,14 +59,7 @@ export class DenoiserTrainer extends Optimized {
   private readonly rng: Rng;
 
   constructor(readonly refiner: Refiner, readonly train: RefinerTrainConfig) {
-    super(denoiserVariables(refiner), {
-      lr: train.lr,
-      warmup: train.warmup,
-      total: train.steps,
-      minRatio: train.minLrRatio,
-      clip: train.clip,
-      weightDecay: train.weightDecay,
-    });
+    super(denoiserVariables(refiner), scheduleOf(train));
     this.rng = new Rng(train.seed + 13);
   }
 

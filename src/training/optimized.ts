@@ -28,6 +28,11 @@ export interface OptimizedSchedule {
   beta2?: number;
 }
 
+/** The schedule of a training section (`lr`, `warmup`, `steps`, `minLrRatio`, `clip`, `weightDecay`). */
+export function scheduleOf(t: { lr: number; warmup: number; steps: number; minLrRatio: number; clip: number; weightDecay: number }, beta2?: number): OptimizedSchedule {
+  return { lr: t.lr, warmup: t.warmup, total: t.steps, minRatio: t.minLrRatio, clip: t.clip, weightDecay: t.weightDecay, beta2 };
+}
+
 /** AdamW + warm-up/cosine + clipping over a fixed set of variables, with state for checkpoints. */
 export class Optimized {
   step = 0;

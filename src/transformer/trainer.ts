@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import { valueAndGrads } from '../nn/params.js';
 import { Rng } from '../random.js';
 import type { TextEncoder } from '../text/encoder.js';
-import { Optimized } from '../training/optimized.js';
+import { Optimized, scheduleOf } from '../training/optimized.js';
 import type { TransformerTrainConfig } from './config.js';
 import { maskBatch, maskedCrossEntropy } from './masking.js';
 import type { MaskedTransformer } from './model.js';
@@ -39,15 +39,7 @@ export class TransformerTrainer extends Optimized {
 
   constructor(readonly model: MaskedTransformer, readonly text: TextEncoder, readonly train: TransformerTrainConfig) {
     // AdamW decays rank ≥ 2 tensors (the embedding's [MASK] row included).
-    super(trainableVariables(model, text), {
-      lr: train.lr,
-      warmup: train.warmup,
-      total: train.steps,
-      minRatio: train.minLrRatio,
-      clip: train.clip,
-      weightDecay: train.weightDecay,
-      beta2: 0.96,
-    });
+    super(trainableVariables(model, text), scheduleOf(train, 0.96));
     this.rng = new Rng(train.seed + 11);
   }
 
