@@ -7,6 +7,7 @@
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-cpu';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { gelu } from '../src/nn/layers.js';
 import { onnxStats, registerOnnxBackend, resetOnnxStats, setProfiling } from '../src/backend/onnx/index.js';
 import { Rng } from '../src/random.js';
 
@@ -222,6 +223,14 @@ describe('onnx backend: conv2d', () => {
       [{ shape: [2, 16, 16, 8] }, { shape: [3, 3, 8, 12] }, { shape: [12] }],
       { families: ['Conv2D'], grad: false },
     );
+  });
+});
+
+describe('onnx backend: fused GELU (MaskgenGelu / MaskgenGeluGrad, one session each)', () => {
+  it('matches the composite x·σ(1.702x) on cpu, forward and gradient, on [2048, 1024] and odd shapes', async () => {
+    await check((x) => gelu(x), [{ shape: [256, 1024] }], { families: ['MaskgenGelu', 'MaskgenGeluGrad'] });
+    await check((x) => gelu(x), [{ shape: [3, 7, 5] }], { families: ['MaskgenGelu', 'MaskgenGeluGrad'] });
+    expect(tf.getKernel('MaskgenGelu', 'cpu')).toBeUndefined();
   });
 });
 

@@ -79,7 +79,9 @@ describe('refiner training (tiny, coloured squares)', () => {
     expect(Array.from(c)).not.toEqual(Array.from(a));
     // image i's result does not depend on the batch it was refined in
     const alone = refiner.refine(lowImages.subarray(0, (8 * 8 * 3)), [prompts[0]!], { steps: 5, guidance: 3, seed: 1 });
-    expect(Array.from(alone)).toEqual(Array.from(a.subarray(0, 16 * 16 * 3)));
+    // (equal up to float rounding: engines may order a product's sums differently for another batch size)
+    const first = a.subarray(0, 16 * 16 * 3);
+    expect(Math.max(...alone.map((v, i) => Math.abs(v - first[i]!)))).toBeLessThan(1e-4);
   });
 
   it('follows the low-resolution input: refined then box-downsampled is near the input', () => {

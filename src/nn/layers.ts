@@ -5,6 +5,7 @@
  * pow are slow on wasm); LayerNorm uses tf.moments.
  */
 import * as tf from '@tensorflow/tfjs';
+import { gelu } from './fused-kernels.js';
 import type { ParamStore } from './params.js';
 
 export class Linear {
@@ -39,10 +40,7 @@ export class LayerNorm {
   }
 }
 
-/** GELU, sigmoid approximation: x·σ(1.702x). */
-export function gelu<T extends tf.Tensor>(x: T): T {
-  return tf.mul(x, tf.sigmoid(tf.mul(x, 1.702))) as T;
-}
+export { gelu } from './fused-kernels.js';
 
 /** tanh(x) as 2σ(2x) − 1 (tanh is ~6× slower than sigmoid on wasm). */
 export function fastTanh<T extends tf.Tensor>(x: T): T {

@@ -29,6 +29,7 @@ import { elementwiseKernels } from './kernels/elementwise.js';
 import { layoutKernels } from './kernels/layout.js';
 import { matMulKernels } from './kernels/matmul.js';
 import { poolKernels } from './kernels/pool.js';
+import { fusedKernels } from './kernels/fused.js';
 import { reduceKernels } from './kernels/reduce.js';
 import type { Kernel, KernelArgs, OnnxKernel } from './kernels/util.js';
 
@@ -65,6 +66,9 @@ export async function registerOnnxBackend(opts: BackendOptions = {}): Promise<vo
       backendName: BACKEND_NAME,
       kernelFunc: (mine ? withFallback(mine, cpu) : cpu) as unknown as tf.KernelFunc,
     });
+  }
+  for (const f of fusedKernels) {
+    if (!tf.getKernel(f.name, BACKEND_NAME)) tf.registerKernel({ kernelName: f.name, backendName: BACKEND_NAME, kernelFunc: f.run as unknown as tf.KernelFunc });
   }
   registered = true;
 }
