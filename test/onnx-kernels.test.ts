@@ -7,6 +7,7 @@
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-cpu';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { layerNorm } from '../src/nn/fused-kernels.js';
 import { gelu } from '../src/nn/layers.js';
 import { onnxStats, registerOnnxBackend, resetOnnxStats, setProfiling } from '../src/backend/onnx/index.js';
 import { Rng } from '../src/random.js';
@@ -231,6 +232,11 @@ describe('onnx backend: fused GELU (MaskgenGelu / MaskgenGeluGrad, one session e
     await check((x) => gelu(x), [{ shape: [256, 1024] }], { families: ['MaskgenGelu', 'MaskgenGeluGrad'] });
     await check((x) => gelu(x), [{ shape: [3, 7, 5] }], { families: ['MaskgenGelu', 'MaskgenGeluGrad'] });
     expect(tf.getKernel('MaskgenGelu', 'cpu')).toBeUndefined();
+  });
+  it('fused LayerNorm (MaskgenLayerNorm / MaskgenLayerNormGrad) matches the composite on cpu: y, dx, dg, db', async () => {
+    const fam = { families: ['MaskgenLayerNorm', 'MaskgenLayerNormGrad'] };
+    await check((x, g, b) => layerNorm(x, g, b, 1e-5), [{ shape: [512, 256] }, { shape: [256] }, { shape: [256] }], fam);
+    await check((x, g, b) => layerNorm(x, g, b, 1e-6), [{ shape: [2, 5, 12] }, { shape: [12] }, { shape: [12] }], fam);
   });
 });
 

@@ -5,7 +5,7 @@
  * pow are slow on wasm); LayerNorm uses tf.moments.
  */
 import * as tf from '@tensorflow/tfjs';
-import { gelu } from './fused-kernels.js';
+import { gelu, layerNorm } from './fused-kernels.js';
 import type { ParamStore } from './params.js';
 
 export class Linear {
@@ -33,10 +33,7 @@ export class LayerNorm {
   }
 
   apply<T extends tf.Tensor>(x: T): T {
-    return tf.tidy(() => {
-      const { mean, variance } = tf.moments(x, -1, true);
-      return x.sub(mean).mul(tf.rsqrt(variance.add(this.eps))).mul(this.g).add(this.b) as T;
-    });
+    return layerNorm(x, this.g, this.b, this.eps);
   }
 }
 

@@ -1,11 +1,13 @@
 /**
  * maskgen's own fused kernels (src/nn/fused-kernels.ts) as one ONNX Runtime session each: GELU
- * forward (Mul, Sigmoid, Mul) and backward (seven element-wise nodes), so that a [2048, 1024]
- * activation crosses from JS to ORT and back once instead of once per op.
+ * forward (Mul, Sigmoid, Mul) and backward (seven element-wise nodes), LayerNorm forward and
+ * backward (dx, dg, db in one run), so that an activation crosses from JS to ORT and back once
+ * instead of once per op.
  */
 import type * as tf from '@tensorflow/tfjs';
-import { GELU_GRAD_KERNEL, GELU_K, GELU_KERNEL } from '../../../nn/fused-kernels.js';
-import { float, type GraphSpec, type NodeSpec } from '../graphs.js';
+import { GELU_GRAD_KERNEL, GELU_K, GELU_KERNEL, LAYER_NORM_GRAD_KERNEL, LAYER_NORM_KERNEL } from '../../../nn/fused-kernels.js';
+import { allocate, compiled, runCompiled } from '../sessions.js';
+import { float, int, ints, type GraphSpec, type NodeSpec } from '../graphs.js';
 import { runToTensor, sizeOf, valuesOf, type KernelArgs } from './util.js';
 
 const k: NodeSpec = { op: 'Constant', inputs: [], outputs: ['k'], attrs: { value_float: float(GELU_K) } };
@@ -53,8 +55,89 @@ function geluBackward({ inputs, backend }: KernelArgs): tf.TensorInfo {
   return runToTensor(backend, `${GELU_GRAD_KERNEL}|${n}`, build, [valuesOf(backend, dy), valuesOf(backend, x)], [...x.shape], 'float32');
 }
 
+/** x̂ = (x − mean)·r with r = 1/√(var + eps), per row of [R, D]: nodes from 'x' to 'xh' (and 'r'). */
+function normalizeNodes(eps: number): NodeSpec[] {
+  const mean1 = (i: string, o: string): NodeSpec => ({ op: 'ReduceMean', inputs: [i], outputs: [o], attrs: { axes: ints([1]), keepdims: int(1) } });
+  return [
+    { op: 'Constant', inputs: [], outputs: ['eps'], attrs: { value_float: float(eps) } },
+    mean1('x', 'mean'),
+    { op: 'Sub', inputs: ['x', 'mean'], outputs: ['d'] },
+    { op: 'Mul', inputs: ['d', 'd'], outputs: ['d2'] },
+    mean1('d2', 'var'),
+    { op: 'Add', inputs: ['var', 'eps'], outputs: ['ve'] },
+    { op: 'Sqrt', inputs: ['ve'], outputs: ['sd'] },
+    { op: 'Reciprocal', inputs: ['sd'], outputs: ['r'] },
+    { op: 'Mul', inputs: ['d', 'r'], outputs: ['xh'] },
+  ];
+}
+
+function rowsOf(x: tf.TensorInfo): [number, number] {
+  const d = x.shape[x.shape.length - 1]!;
+  return [sizeOf(x.shape) / d, d];
+}
+
+function layerNormForward({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
+  const { x, g, b } = inputs as { x: tf.TensorInfo; g: tf.TensorInfo; b: tf.TensorInfo };
+  const eps = Number(attrs?.eps);
+  const [r, d] = rowsOf(x);
+  const build = (): GraphSpec => ({
+    nodes: [...normalizeNodes(eps), { op: 'Mul', inputs: ['xh', 'g'], outputs: ['xg'] }, { op: 'Add', inputs: ['xg', 'b'], outputs: ['y'] }],
+    inputs: [
+      { name: 'x', dtype: 'float32', dims: [r, d] },
+      { name: 'g', dtype: 'float32', dims: [d] },
+      { name: 'b', dtype: 'float32', dims: [d] },
+    ],
+    outputs: [{ name: 'y', dtype: 'float32', dims: [r, d] }],
+  });
+  return runToTensor(backend, `${LAYER_NORM_KERNEL}|${r},${d}|${eps}`, build, [valuesOf(backend, x), valuesOf(backend, g), valuesOf(backend, b)], [...x.shape], 'float32');
+}
+
+function layerNormBackward({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo[] {
+  const { dy, x, g } = inputs as { dy: tf.TensorInfo; x: tf.TensorInfo; g: tf.TensorInfo };
+  const eps = Number(attrs?.eps);
+  const [r, d] = rowsOf(x);
+  const mean1 = (i: string, o: string): NodeSpec => ({ op: 'ReduceMean', inputs: [i], outputs: [o], attrs: { axes: ints([1]), keepdims: int(1) } });
+  const sum0 = (i: string, o: string): NodeSpec => ({ op: 'ReduceSum', inputs: [i, 'axes0'], outputs: [o], attrs: { keepdims: int(0) } });
+  // dx = r·(dx̂ − mean(dx̂) − x̂·mean(dx̂·x̂)) with dx̂ = dy·g; dg = Σ_rows dy·x̂; db = Σ_rows dy
+  const build = (): GraphSpec => ({
+    nodes: [
+      ...normalizeNodes(eps),
+      sum0('dy', 'db'),
+      { op: 'Mul', inputs: ['dy', 'xh'], outputs: ['dyxh'] },
+      sum0('dyxh', 'dg'),
+      { op: 'Mul', inputs: ['dy', 'g'], outputs: ['dxh'] },
+      mean1('dxh', 'm1'),
+      { op: 'Mul', inputs: ['dxh', 'xh'], outputs: ['dxhxh'] },
+      mean1('dxhxh', 'm2'),
+      { op: 'Sub', inputs: ['dxh', 'm1'], outputs: ['t1'] },
+      { op: 'Mul', inputs: ['xh', 'm2'], outputs: ['t2'] },
+      { op: 'Sub', inputs: ['t1', 't2'], outputs: ['t3'] },
+      { op: 'Mul', inputs: ['t3', 'r'], outputs: ['dx'] },
+    ],
+    inputs: [
+      { name: 'dy', dtype: 'float32', dims: [r, d] },
+      { name: 'x', dtype: 'float32', dims: [r, d] },
+      { name: 'g', dtype: 'float32', dims: [d] },
+    ],
+    outputs: [
+      { name: 'dx', dtype: 'float32', dims: [r, d] },
+      { name: 'dg', dtype: 'float32', dims: [d] },
+      { name: 'db', dtype: 'float32', dims: [d] },
+    ],
+    initializers: [{ name: 'axes0', dtype: 'int64', dims: [1], values: [0] }],
+  });
+  const op = compiled(`${LAYER_NORM_GRAD_KERNEL}|${r},${d}|${eps}`, build);
+  const dx = allocate('float32', r * d);
+  const dg = allocate('float32', d);
+  const db = allocate('float32', d);
+  runCompiled(op, [valuesOf(backend, dy), valuesOf(backend, x), valuesOf(backend, g)], [dx, dg, db]);
+  return [backend.makeTensorInfo([...x.shape], 'float32', dx), backend.makeTensorInfo([...g.shape], 'float32', dg), backend.makeTensorInfo([...g.shape], 'float32', db)];
+}
+
 /** Kernels with no cpu counterpart: registered for onnx on their own. */
-export const fusedKernels: { name: string; run: (args: KernelArgs) => tf.TensorInfo }[] = [
+export const fusedKernels: { name: string; run: (args: KernelArgs) => tf.TensorInfo | tf.TensorInfo[] }[] = [
   { name: GELU_KERNEL, run: geluForward },
   { name: GELU_GRAD_KERNEL, run: geluBackward },
+  { name: LAYER_NORM_KERNEL, run: layerNormForward },
+  { name: LAYER_NORM_GRAD_KERNEL, run: layerNormBackward },
 ];
