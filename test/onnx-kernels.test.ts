@@ -7,6 +7,7 @@
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-cpu';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ENGINE_MIN_FLOPS } from '../src/backend/onnx/kernels/matmul.js';
 import { layerNorm } from '../src/nn/fused-kernels.js';
 import { gelu } from '../src/nn/layers.js';
 import { onnxStats, registerOnnxBackend, resetOnnxStats, setProfiling } from '../src/backend/onnx/index.js';
@@ -139,16 +140,16 @@ describe('onnx backend: matMul', () => {
   });
 });
 
-describe('onnx backend: matMul on the threaded engine (products of ≥ 4 MFLOP with 2 threads)', () => {
+describe('onnx backend: matMul on the threaded engine (products of ≥ ENGINE_MIN_FLOPS (128 MiFLOP) with 2 threads)', () => {
   for (const [ta, tb] of FLAGS) {
     it(`rank 2, rank 3 and rank-3 × rank-2, transposeA=${ta} transposeB=${tb}`, async () => {
-      await check((a, b) => tf.matMul(a, b, ta, tb), [{ shape: sh(128, 128, ta) }, { shape: sh(128, 160, tb) }], { families: ['MatMulEngine'] });
-      await check((a, b) => tf.matMul(a, b, ta, tb), [{ shape: [8, ...sh(64, 64, ta)] }, { shape: [8, ...sh(64, 80, tb)] }], { families: ['MatMulEngine'] });
-      await check((a, b) => tf.matMul(a, b, ta, tb), [{ shape: [4, ...sh(64, 128, ta)] }, { shape: sh(128, 96, tb) }], { families: ['MatMulEngine'], grad: false });
+      await check((a, b) => tf.matMul(a, b, ta, tb), [{ shape: sh(384, 384, ta) }, { shape: sh(384, 480, tb) }], { families: ['MatMulEngine'] });
+      await check((a, b) => tf.matMul(a, b, ta, tb), [{ shape: [8, ...sh(192, 192, ta)] }, { shape: [8, ...sh(192, 240, tb)] }], { families: ['MatMulEngine'] });
+      await check((a, b) => tf.matMul(a, b, ta, tb), [{ shape: [4, ...sh(192, 384, ta)] }, { shape: sh(384, 240, tb) }], { families: ['MatMulEngine'], grad: false });
     });
   }
   it('fused with a row bias (linear), and relu (not on the engine: per-shape session)', async () => {
-    await check((a, b, bias) => tf.fused.matMul({ a: a as tf.Tensor2D, b: b as tf.Tensor2D, bias }), [{ shape: [128, 128] }, { shape: [128, 160] }, { shape: [160] }], {
+    await check((a, b, bias) => tf.fused.matMul({ a: a as tf.Tensor2D, b: b as tf.Tensor2D, bias }), [{ shape: [384, 384] }, { shape: [384, 480] }, { shape: [480] }], {
       families: ['MatMulEngine'],
     });
     await check((a, b, bias) => tf.fused.matMul({ a: a as tf.Tensor2D, b: b as tf.Tensor2D, bias, activation: 'relu' }), [{ shape: [128, 128] }, { shape: [128, 160] }, { shape: [160] }], {
@@ -156,10 +157,14 @@ describe('onnx backend: matMul on the threaded engine (products of ≥ 4 MFLOP w
       grad: false,
     });
   });
+  it('smaller products (a generation step\'s) stay on per-shape single-thread sessions', async () => {
+    expect(2 * 128 * 256 * 1024).toBeLessThan(ENGINE_MIN_FLOPS);
+    await check((a, b) => tf.matMul(a, b), [{ shape: [128, 256] }, { shape: [256, 1024] }], { families: ['MatMul'], grad: false });
+  });
   it('with one thread, the same products run on per-shape sessions', async () => {
     await registerOnnxBackend({ threads: 1 });
     try {
-      await check((a, b) => tf.matMul(a, b, false, true), [{ shape: [128, 128] }, { shape: [160, 128] }], { families: ['MatMul'] });
+      await check((a, b) => tf.matMul(a, b, false, true), [{ shape: [384, 384] }, { shape: [480, 384] }], { families: ['MatMul'] });
       expect(onnxStats().byOp.MatMulEngine).toBeUndefined();
     } finally {
       await registerOnnxBackend({ threads: 2 });
