@@ -21,9 +21,13 @@ stage import $M data import-emoji --vendors twitter,google --out data/emoji64 --
 stage tokenizer $M train-tokenizer $B --config small --data data/emoji64 --out runs/emoji-tok3 --steps 3000
 $M reconstruct $B --bundle runs/emoji-tok3 --data data/emoji64 --out runs/emoji-tok3/recon --json
 stage transformer $M train-transformer $B --config small --data data/emoji64 --tokenizer runs/emoji-tok3 --out runs/emoji3 --steps 3000
+# The shipped transformer then trained 3,000 steps more, resumed with a new cosine horizon (a warm restart).
+cp -r runs/emoji3 runs/emoji4
+stage transformer-more $M train-transformer $B --config small --data data/emoji64 --tokenizer runs/emoji-tok3 --out runs/emoji4 --resume --steps 6000
 # The refiner trains on the 64 px originals; 10% are held out (runs/emoji-refiner/holdout.json) for scripts/eval-refiner.ts.
-stage refiner $M train-refiner $B --config small --data data/emoji64 --out runs/emoji-refiner --hold-out 0.1
-stage export $M export --bundle runs/emoji3 --refiner runs/emoji-refiner --out models/maskgen-emoji-small --float16 \
+# (The shipped one was stopped at denoiser step 660 and resumed with --steps 4500.)
+stage refiner $M train-refiner $B --config small --data data/emoji64 --out runs/emoji-refiner --hold-out 0.1 --steps 4500
+stage export $M export --bundle runs/emoji4 --refiner runs/emoji-refiner --out models/maskgen-emoji-small --float16 \
   --credit "Trained on Twemoji graphics (c) Twitter, Inc. and other contributors, CC-BY 4.0, https://github.com/twitter/twemoji" \
   --credit "Trained on Noto Emoji graphics (c) Google, Apache License 2.0, https://github.com/googlefonts/noto-emoji" \
   --credit "Images taken from the npm packages emoji-datasource-twitter and emoji-datasource-google (MIT) by Cal Henderson / iamcal"

@@ -18,6 +18,6 @@ for e in inpaint outpaint maskfree; do
 done
 npx tsx scripts/plot-curves.ts --out docs/images/shipped-curves.png \
   --panel "tokenizer=runs/emoji-tok3/logs/vqgan.jsonl:loss" \
-  --panel "transformer=runs/emoji3/logs/transformer.jsonl:loss" \
+  --panel "transformer=runs/emoji4/logs/transformer.jsonl:loss" \
   --panel "refiner autoencoder=runs/emoji-refiner/logs/refiner-autoencoder.jsonl:loss" \
   --panel "refiner denoiser=runs/emoji-refiner/logs/refiner.jsonl:loss"
