@@ -17,8 +17,7 @@ import { boxDownsample } from '../data/rescale.js';
 import { UserError } from '../errors.js';
 import { INDEX_FILE, readModelIndex, writeModelIndex } from '../io/bundle.js';
 import { hasCheckpoint, loadCheckpoint, saveCheckpoint } from '../io/checkpoint.js';
-import { configDiff, parseConfig } from '../io/config.js';
-import { assignWeights } from '../io/tensors.js';
+import { parseConfig } from '../io/config.js';
 import { createTextEncoder, loadTextEncoder, type TextEncoderSpec } from '../text/encoder.js';
 import { checkResume, runBatches, trainingLoop } from '../training/loop.js';
 import { ConvAutoencoder } from './autoencoder.js';
@@ -101,10 +100,7 @@ export async function runRefinerTraining(opts: RefinerRunOptions): Promise<Refin
   const aeTrainer = new AutoencoderTrainer(ae, train);
   const aeKey = { autoencoder: base.autoencoder, size: base.size, channels: base.channels, lr: train.autoencoderLr, batchSize: train.autoencoderBatchSize, seed: train.seed };
   if (await hasCheckpoint(aeDir)) {
-    const ckpt = await loadCheckpoint(aeDir, { expectConfig: aeKey, what: 'refiner autoencoder checkpoint' });
-    assignWeights(aeTrainer.vars, ckpt.weights, `refiner autoencoder checkpoint ${aeDir}`);
-    aeTrainer.load(ckpt.optimizer ?? {}, Number(ckpt.state?.step ?? 0));
-    tf.dispose([...Object.values(ckpt.optimizer ?? {}), ...Object.values(ckpt.weights)]);
+    aeTrainer.restore(await loadCheckpoint(aeDir, { expectConfig: aeKey, what: 'refiner autoencoder checkpoint' }), `refiner autoencoder checkpoint ${aeDir}`);
   }
   let last: StepMetrics | undefined;
   try {
@@ -169,21 +165,16 @@ export async function runRefinerTraining(opts: RefinerRunOptions): Promise<Refin
     ? await loadTextEncoder(path.join(refinerDir, 'text-encoder'))
     : await createTextEncoder(opts.text, { captions: data.captions, seed: train.seed + 5 }, 'textEncoder');
   await text.prepare?.([...new Set(data.captions), '']);
+  // The checkpoint's key is everything but the latent scale (measured, and kept in its state).
   const { steps: _s, checkpointEvery: _c, ...trainKey } = train;
-  const ckpt = resuming ? await loadCheckpoint(dnDir, { what: 'refiner checkpoint' }) : undefined;
+  const { latentScale: _scale, ...shape } = { ...base, textDim: text.dim };
+  const dnKey = JSON.parse(JSON.stringify({ refiner: shape, text: opts.text, train: trainKey })) as unknown;
+  const ckpt = resuming ? await loadCheckpoint(dnDir, { expectConfig: dnKey, what: 'refiner checkpoint' }) : undefined;
   const latentScale = ckpt ? Number(ckpt.state?.latentScale) : unitVarianceScale(latents);
-  const config = parseConfig(RefinerConfigSchema, { ...base, textDim: text.dim, latentScale }, 'refiner config');
+  const config = parseConfig(RefinerConfigSchema, { ...shape, latentScale }, 'refiner config');
   const refiner = new Refiner(config, ae, new Denoiser(config, train.seed + 1), text);
   const dnTrainer = new DenoiserTrainer(refiner, train);
-  const { latentScale: _scale, ...shape } = config;
-  const dnKey = JSON.parse(JSON.stringify({ refiner: shape, text: opts.text, train: trainKey })) as unknown;
-  if (ckpt) {
-    const diff = configDiff(ckpt.config, dnKey);
-    if (diff) throw new UserError(`refiner checkpoint ${dnDir} was made with a different config: ${diff}`);
-    assignWeights(dnTrainer.vars, ckpt.weights, `refiner checkpoint ${dnDir}`);
-    dnTrainer.load(ckpt.optimizer ?? {}, Number(ckpt.state?.step ?? 0));
-    tf.dispose([...Object.values(ckpt.optimizer ?? {}), ...Object.values(ckpt.weights)]);
-  }
+  if (ckpt) dnTrainer.restore(ckpt, `refiner checkpoint ${dnDir}`);
   for (let i = 0; i < latents.length; i++) latents[i]! *= latentScale;
 
   const save = async () => {

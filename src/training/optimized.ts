@@ -6,6 +6,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { AdamW, clipByGlobalNorm } from '../nn/optim.js';
 import { warmupCosine } from '../nn/schedules.js';
+import type { Checkpoint } from '../io/checkpoint.js';
+import { assignWeights } from '../io/tensors.js';
 
 export interface StepMetrics {
   loss: number;
@@ -64,6 +66,16 @@ export class Optimized {
   load(optimizer: Record<string, tf.Tensor>, step: number): void {
     this.opt.load(optimizer, step);
     this.step = step;
+  }
+
+  /**
+   * Continues from a training checkpoint: its weights into the variables, its optimizer state and
+   * step into the optimizer. The checkpoint's tensors are disposed. `where` names it in errors.
+   */
+  restore(ckpt: Checkpoint, where: string): void {
+    assignWeights(this.vars, ckpt.weights, where);
+    this.load(ckpt.optimizer ?? {}, Number(ckpt.state?.step ?? 0));
+    tf.dispose(Object.values(ckpt.optimizer ?? {}));
   }
 
   dispose(): void {

@@ -9,13 +9,11 @@
  * RUN/logs/transformer.jsonl
  */
 import path from 'node:path';
-import * as tf from '@tensorflow/tfjs';
 import type { ImageSet } from '../data/imagefolder.js';
 import { UserError } from '../errors.js';
 import { writeModelIndex } from '../io/bundle.js';
 import { loadCheckpoint, saveCheckpoint } from '../io/checkpoint.js';
 import { parseConfig } from '../io/config.js';
-import { assignWeights } from '../io/tensors.js';
 import { createTextEncoder, loadTextEncoder, type TextEncoder, type TextEncoderSpec } from '../text/encoder.js';
 import { checkResume, runBatches, trainingLoop } from '../training/loop.js';
 import { VQGAN_PART, saveTokenizer } from '../vqgan/io.js';
@@ -80,10 +78,7 @@ export async function runTransformerTraining(opts: TransformerRunOptions): Promi
   const trainer = new TransformerTrainer(model, text, train);
   const key = resumeKey(config, opts.text, train);
   if (exists) {
-    const ckpt = await loadCheckpoint(ckptDir, { expectConfig: key, what: 'transformer checkpoint' });
-    assignWeights(trainer.state().weights as Record<string, tf.Variable>, ckpt.weights, `transformer checkpoint ${ckptDir}`);
-    trainer.load(ckpt.optimizer ?? {}, Number(ckpt.state?.step ?? 0));
-    tf.dispose(Object.values(ckpt.optimizer ?? {}));
+    trainer.restore(await loadCheckpoint(ckptDir, { expectConfig: key, what: 'transformer checkpoint' }), `transformer checkpoint ${ckptDir}`);
   }
 
   await saveTokenizer(path.join(out, VQGAN_PART), tokenizer);
