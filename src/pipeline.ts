@@ -70,7 +70,7 @@ import {
   placeInGrid,
   type PredictFn,
 } from './decoding/index.js';
-import { REFINER_PART, loadRefiner } from './diffusion-refiner/io.js';
+import { REFINER_PART, loadRefiner, refinerDir } from './diffusion-refiner/io.js';
 import type { RefineOptions, Refiner } from './diffusion-refiner/refiner.js';
 import { UserError } from './errors.js';
 import { partDir, readModelIndex } from './io/bundle.js';
@@ -216,11 +216,14 @@ export class MaskgenPipeline {
 
   /**
    * Loads a bundle's parts. Its `refiner` part is loaded when present; `opts.refiner` (a bundle or
-   * refiner folder) takes the refiner from elsewhere, `false` skips it.
+   * refiner folder) takes the refiner from elsewhere, `true` requires the bundle's, `false` skips it.
    */
-  static async load(bundle: string, opts: { refiner?: string | false } = {}): Promise<MaskgenPipeline> {
+  static async load(bundle: string, opts: { refiner?: string | boolean } = {}): Promise<MaskgenPipeline> {
     const index = await readModelIndex(bundle);
     for (const part of [VQGAN_PART, TEXT_PART, TRANSFORMER_PART]) partDir(bundle, part, index); // names a missing part
+    const refinerFrom =
+      typeof opts.refiner === 'string' ? opts.refiner : opts.refiner === true || (opts.refiner === undefined && index.parts[REFINER_PART] !== undefined) ? bundle : undefined;
+    if (refinerFrom !== undefined) await refinerDir(refinerFrom); // names a missing refiner before anything is loaded
     const tokenizer = await loadTokenizer(partDir(bundle, VQGAN_PART, index));
     const text = await loadTextEncoder(partDir(bundle, TEXT_PART, index));
     const dir = partDir(bundle, TRANSFORMER_PART, index);
@@ -231,11 +234,7 @@ export class MaskgenPipeline {
     }
     const transformer = new MaskedTransformer(config);
     assignWeights(transformer.variables(), ckpt.weights, `transformer ${dir}`);
-    let refiner: Refiner | undefined;
-    if (opts.refiner !== false) {
-      const from = opts.refiner ?? (index.parts[REFINER_PART] !== undefined ? bundle : undefined);
-      if (from !== undefined) refiner = await loadRefiner(from);
-    }
+    const refiner = refinerFrom === undefined ? undefined : await loadRefiner(refinerFrom);
     if (refiner && (refiner.lowSize !== tokenizer.config.imageSize || refiner.config.channels !== tokenizer.config.channels)) {
       const r = refiner;
       refiner.dispose();
@@ -276,9 +275,8 @@ export class MaskgenPipeline {
         o.onStep?.(start * steps + batch.length * t, jobs.length * steps),
       );
       const images = this.decodeTokens(tokens, batch.length);
-      const refined = o.refine
-        ? await this.refine(images, batch.map((j) => j.prompt), { ...(o.refine === true ? {} : o.refine), seed: (o.refine === true ? undefined : o.refine.seed) ?? batchSeed })
-        : undefined;
+      const refineOpts = o.refine === true ? {} : o.refine;
+      const refined = refineOpts ? await this.refine(images, batch.map((j) => j.prompt), { ...refineOpts, seed: refineOpts.seed ?? batchSeed }) : undefined;
       batch.forEach((j, b) =>
         out.push({
           ...j,

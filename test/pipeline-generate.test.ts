@@ -119,6 +119,7 @@ describe('tiny pipeline on coloured squares', () => {
       const again = await withRefiner.generate(opts);
       expect(Array.from(again[0]!.image.data)).toEqual(Array.from(images[0]!.image.data));
       await expect(pipe.generate({ ...opts })).rejects.toThrow(/no refiner part/);
+      await expect(MaskgenPipeline.load(path.join(tmp, 'run'), { refiner: true })).rejects.toThrow(/has no 'refiner' part/);
       await expect(withRefiner.refine([images[0]!.image], ['a red square'])).rejects.toThrow(/takes 16×16×3 images, got 32×32×3/);
     } finally {
       refiner.dispose();

@@ -6,7 +6,6 @@ import { makeGrid, writePng } from '../data/images.js';
 import { UserError } from '../errors.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { REFINE_DEFAULTS } from '../diffusion-refiner/config.js';
-import { refinerDir } from '../diffusion-refiner/io.js';
 import { MaskgenPipeline } from '../pipeline.js';
 import { defaultBundle, handle, printJson, startBackend, type GlobalArgs } from './common.js';
 import { progress, type Progress } from './progress.js';
@@ -73,8 +72,7 @@ export const generateCommand: CommandModule<GlobalArgs, Args> = {
     const steps = positiveInt(args.steps, '--steps');
     if (!Number.isInteger(args.seed)) throw new UserError(`--seed must be a whole number, got ${args.seed}`);
     const backend = await startBackend(args);
-    if (args.refine === true && args.refiner === undefined) await refinerDir(args.bundle); // names a missing refiner before loading
-    const pipe = await MaskgenPipeline.load(args.bundle, { refiner: args.refine === false ? false : args.refiner });
+    const pipe = await MaskgenPipeline.load(args.bundle, { refiner: args.refine === false ? false : (args.refiner ?? args.refine) });
     const refineSteps = positiveInt(args.refineSteps, '--refine-steps');
     const batchSize = positiveInt(args.batchSize, '--batch-size');
     // One bar for all refiner steps: each batch of images is refined in `refineSteps` DDIM steps.
