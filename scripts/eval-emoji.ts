@@ -11,7 +11,7 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { initBackend, type BackendChoice } from '../src/backend/index.js';
 import { loadImageFolder } from '../src/data/imagefolder.js';
-import { classify, loadClassifier } from '../src/eval/classifier.js';
+import { classify, fieldClasses, labelsFromField, loadClassifier } from '../src/eval/classifier.js';
 import { MaskgenPipeline } from '../src/pipeline.js';
 import { Rng } from '../src/random.js';
 
@@ -31,8 +31,9 @@ const backend = await initBackend(args.backend as BackendChoice, { threads: args
 const judge = await loadClassifier(args.classifier);
 const size = judge.config.size;
 const data = await loadImageFolder(args.data, { size, channels: 3 });
-const categories = [...new Set(data.extras!.map((e) => String(e.category)))].sort();
-const categoryOf = new Map(data.captions.map((c, i) => [c, categories.indexOf(String(data.extras![i]!.category))]));
+const categories = fieldClasses(data, 'category');
+const labels = labelsFromField(data, 'category', categories);
+const categoryOf = new Map(data.captions.map((c, i) => [c, labels[i]!]));
 const names = [...categoryOf.keys()];
 const prompts = new Rng(args.seed).permutation(names.length).slice(0, args.prompts).map((i) => names[i]!);
 const counts = categories.map((_, k) => prompts.filter((p) => categoryOf.get(p) === k).length);

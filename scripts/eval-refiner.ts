@@ -22,7 +22,7 @@ import { loadImageFolder, selectImages, type ImageSet } from '../src/data/imagef
 import { makeGrid, writePng, type RawImage } from '../src/data/images.js';
 import { bicubicUpsample, boxDownsample } from '../src/data/rescale.js';
 import { loadRefiner } from '../src/diffusion-refiner/io.js';
-import { classifierFeatures, loadClassifier, saveClassifier, trainClassifier } from '../src/eval/classifier.js';
+import { classifierFeatures, fieldClasses, labelsFromField, loadClassifier, saveClassifier, trainClassifier } from '../src/eval/classifier.js';
 import { featureStats, frechetDistance, type FeatureStats } from '../src/eval/frechet.js';
 import { hasCheckpoint } from '../src/io/checkpoint.js';
 import { Rng } from '../src/random.js';
@@ -56,13 +56,11 @@ const t00 = Date.now();
 /** Integer labels from the metadata field `--label` (strings are numbered in sorted order). */
 function withLabels(set: ImageSet, classes: string[]): ImageSet {
   if (args.label === 'label') return set;
-  const labels = set.extras!.map((e) => classes.indexOf(String(e[args.label])));
-  return { ...set, labels };
+  return { ...set, labels: labelsFromField(set, args.label, classes) };
 }
 
 const all = await loadImageFolder(args.data, { size, channels });
-const classNames =
-  args.label === 'label' ? [] : [...new Set(all.extras!.map((e) => String(e[args.label])))].sort();
+const classNames = args.label === 'label' ? [] : fieldClasses(all, args.label);
 let evalSet = all;
 let trainSet: ImageSet | undefined;
 if (args.holdout) {
@@ -131,6 +129,7 @@ const result: Record<string, unknown> = {
 process.stderr.write(`${JSON.stringify(result)}\n`);
 
 const captions = evalSet.captions;
+await refiner.text.prepare?.([...new Set(captions), '']);
 const refined: Record<string, Float32Array> = {};
 const guidanceResults: Record<string, unknown> = {};
 for (const g of args.guidance.split(',').map(Number)) {
@@ -139,7 +138,6 @@ for (const g of args.guidance.split(',').map(Number)) {
   const lowPer = low * low * channels;
   for (let s = 0; s < n; s += args.batch) {
     const m = Math.min(args.batch, n - s);
-    await refiner.text.prepare?.([...new Set(captions), '']);
     out.set(refiner.refine(lowSigned.subarray(s * lowPer, (s + m) * lowPer), captions.slice(s, s + m), { steps: args.steps, guidance: g, seed: args.seed + s }), s * per);
   }
   const o01 = to01(out);

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { imagesToFloat32 } from '../src/data/batches.js';
-import { accuracyOn, classify, loadClassifier, saveClassifier, trainClassifier } from '../src/eval/classifier.js';
+import { accuracyOn, classify, fieldClasses, labelsFromField, loadClassifier, saveClassifier, trainClassifier } from '../src/eval/classifier.js';
 import { makeShapes } from './helpers/shapes.js';
 
 describe('the judging classifier', () => {
@@ -27,5 +27,14 @@ describe('the judging classifier', () => {
     const set = makeShapes(8, 16, 1);
     set.labels = undefined;
     expect(() => trainClassifier(set, { classes: 4 })).toThrow(/no "label"/);
+  });
+});
+
+describe('classes from a metadata field', () => {
+  it('numbers the distinct values in sorted order, and labels each image by them', () => {
+    const set = { ...makeShapes(4, 8, 1), extras: [{ category: 'Symbols' }, { category: 'Flags' }, { category: 'Symbols' }, { category: 'Animals' }] };
+    const classes = fieldClasses(set, 'category');
+    expect(classes).toEqual(['Animals', 'Flags', 'Symbols']);
+    expect(labelsFromField(set, 'category', classes)).toEqual([2, 1, 2, 0]);
   });
 });

@@ -40,6 +40,19 @@ function labelsOf(set: ImageSet): number[] {
   });
 }
 
+/**
+ * The distinct values of a metadata field (e.g. emoji "category"), sorted: class i is the i-th. Every
+ * script that trains or queries a classifier by such a field numbers the classes this way.
+ */
+export function fieldClasses(set: ImageSet, field: string): string[] {
+  return [...new Set((set.extras ?? []).map((e) => String(e[field])))].sort();
+}
+
+/** Each image's class number for a metadata field, as `fieldClasses` numbers them. */
+export function labelsFromField(set: ImageSet, field: string, classes: readonly string[]): number[] {
+  return (set.extras ?? []).map((e) => classes.indexOf(String(e[field])));
+}
+
 export interface TrainClassifierOptions {
   classes: number;
   epochs?: number;

@@ -55,9 +55,11 @@ function geluBackward({ inputs, backend }: KernelArgs): tf.TensorInfo {
   return runToTensor(backend, `${GELU_GRAD_KERNEL}|${n}`, build, [valuesOf(backend, dy), valuesOf(backend, x)], [...x.shape], 'float32');
 }
 
+/** The mean of each row of [R, D], kept as [R, 1]. */
+const mean1 = (i: string, o: string): NodeSpec => ({ op: 'ReduceMean', inputs: [i], outputs: [o], attrs: { axes: ints([1]), keepdims: int(1) } });
+
 /** x̂ = (x − mean)·r with r = 1/√(var + eps), per row of [R, D]: nodes from 'x' to 'xh' (and 'r'). */
 function normalizeNodes(eps: number): NodeSpec[] {
-  const mean1 = (i: string, o: string): NodeSpec => ({ op: 'ReduceMean', inputs: [i], outputs: [o], attrs: { axes: ints([1]), keepdims: int(1) } });
   return [
     { op: 'Constant', inputs: [], outputs: ['eps'], attrs: { value_float: float(eps) } },
     mean1('x', 'mean'),
@@ -96,7 +98,6 @@ function layerNormBackward({ inputs, backend, attrs }: KernelArgs): tf.TensorInf
   const { dy, x, g } = inputs as { dy: tf.TensorInfo; x: tf.TensorInfo; g: tf.TensorInfo };
   const eps = Number(attrs?.eps);
   const [r, d] = rowsOf(x);
-  const mean1 = (i: string, o: string): NodeSpec => ({ op: 'ReduceMean', inputs: [i], outputs: [o], attrs: { axes: ints([1]), keepdims: int(1) } });
   const sum0 = (i: string, o: string): NodeSpec => ({ op: 'ReduceSum', inputs: [i, 'axes0'], outputs: [o], attrs: { keepdims: int(0) } });
   // dx = r·(dx̂ − mean(dx̂) − x̂·mean(dx̂·x̂)) with dx̂ = dy·g; dg = Σ_rows dy·x̂; db = Σ_rows dy
   const build = (): GraphSpec => ({
