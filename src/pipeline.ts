@@ -80,6 +80,7 @@ import { Rng } from './random.js';
 import { assignWeights } from './io/tensors.js';
 import { loadTextEncoder, type TextEncoder } from './text/encoder.js';
 import { TransformerConfigSchema } from './transformer/config.js';
+import { logitsFunction } from './transformer/inference.js';
 import { MaskedTransformer } from './transformer/model.js';
 import { TEXT_PART, TRANSFORMER_PART } from './transformer/run.js';
 import { VQGAN_PART, loadTokenizer } from './vqgan/io.js';
@@ -338,23 +339,22 @@ export class MaskgenPipeline {
     const both = this.text.encode([...prompts, ...prompts.map(() => negative)]);
     const cond = this.text.encode(prompts);
     const dispose = () => tf.dispose([both.embeddings, both.keyBias, cond.embeddings, cond.keyBias]);
-    const run = (tokens: Int32Array, text: { embeddings: tf.Tensor2D; keyBias: tf.Tensor2D }, copies: number): Float32Array =>
-      tf.tidy(() => {
-        const grid = tf.tensor2d(tokens, [b, n], 'int32');
-        const input = copies === 1 ? grid : tf.concat([grid, grid], 0);
-        return this.transformer.logits(input as tf.Tensor2D, text).dataSync() as Float32Array;
-      });
     try {
+      const logitsBoth = logitsFunction(this.transformer, both, 2 * b);
+      const logitsCond = logitsFunction(this.transformer, cond, b);
+      const twice = new Int32Array(2 * b * n);
       const predict = guidedPredict({
         steps,
         scale,
         schedule: o.guidanceSchedule,
         predictBoth: (tokens) => {
-          const logits = run(tokens, both, 2);
+          twice.set(tokens);
+          twice.set(tokens, b * n);
+          const logits = logitsBoth(twice);
           const half = b * n * k;
           return { cond: logits.subarray(0, half), uncond: logits.subarray(half) };
         },
-        predictCond: (tokens) => run(tokens, cond, 1),
+        predictCond: logitsCond,
       });
       return { predict, dispose };
     } catch (err) {

@@ -9,6 +9,7 @@ import { DEFAULT_CHOICE_TEMPERATURE, guidedPredict, parallelDecode } from '../de
 import { blockFlops } from '../vqgan/flops.js';
 import type { TextEncoder, TextEncoding } from '../text/encoder.js';
 import { TransformerTrainSchema, type TransformerConfig } from '../transformer/config.js';
+import { logitsFunction } from '../transformer/inference.js';
 import { MaskedTransformer } from '../transformer/model.js';
 import { TransformerTrainer } from '../transformer/trainer.js';
 import { timeMedian } from './timing.js';
@@ -97,23 +98,27 @@ export interface GenerateBench {
   gflops: number;
 }
 
-/** Generation of `images` images together (token sampling included, pixel decoding not). */
+/**
+ * Generation of `images` images together (token sampling included, pixel decoding not), through the
+ * same model call as `maskgen generate` (on onnx: the compiled forward pass, compiled in the warm-up run).
+ */
 export async function benchGenerate(config: TransformerConfig, images: number, steps: number, textTokens: number, runs = 5): Promise<GenerateBench> {
   const model = new MaskedTransformer(config, 0);
   const text = new FixedText(config.textDim, textTokens);
   const both = text.encode(Array.from({ length: 2 * images }, () => ''));
   const n = model.tokens;
   const k = config.codebookSize;
+  const logits = logitsFunction(model, both, 2 * images);
+  const twice = new Int32Array(2 * images * n);
   const generateOnce = async () => {
     const predict = guidedPredict({
       steps,
       scale: 3,
       predictBoth: (tokens) => {
-        const logits = tf.tidy(() => {
-          const grid = tf.tensor2d(tokens, [images, n], 'int32');
-          return model.logits(tf.concat([grid, grid], 0) as tf.Tensor2D, both).dataSync() as Float32Array;
-        });
-        return { cond: logits.subarray(0, images * n * k), uncond: logits.subarray(images * n * k) };
+        twice.set(tokens);
+        twice.set(tokens, images * n);
+        const out = logits(twice);
+        return { cond: out.subarray(0, images * n * k), uncond: out.subarray(images * n * k) };
       },
     });
     await parallelDecode({ batch: images, n, k, maskId: model.maskId, steps, predict, seed: 1, choiceTemperatureStart: DEFAULT_CHOICE_TEMPERATURE });

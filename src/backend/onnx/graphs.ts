@@ -32,19 +32,21 @@ export interface NodeSpec {
   domain?: string;
 }
 
-/** A constant baked into the model (e.g. the axes of a ReduceSum, the shape of a Reshape). */
-export interface InitializerSpec {
-  name: string;
-  dtype: 'float32' | 'int64' | 'int32';
-  dims: readonly number[];
-  values: readonly number[];
-}
+/**
+ * A constant baked into the model: a few `values` (e.g. the axes of a ReduceSum, the shape of a
+ * Reshape), or a float32 array `raw` (a model's weights; stored as raw bytes).
+ */
+export type InitializerSpec =
+  | { name: string; dtype: 'float32' | 'int64' | 'int32'; dims: readonly number[]; values: readonly number[] }
+  | { name: string; dtype: 'float32'; dims: readonly number[]; raw: Float32Array };
 
 export interface GraphSpec {
   nodes: readonly NodeSpec[];
   inputs: readonly ValueSpec[];
   outputs: readonly ValueSpec[];
   initializers?: readonly InitializerSpec[];
+  /** Default-domain opset (default OPSET). */
+  opset?: number;
 }
 
 export const int = (i: number): AttrValue => ({ i });
@@ -82,6 +84,12 @@ function attribute(name: string, v: AttrValue): InstanceType<typeof onnx.Attribu
 
 function initializer(t: InitializerSpec): InstanceType<typeof onnx.TensorProto> {
   const base = { name: t.name, dims: [...t.dims], dataType: ELEM_TYPE[t.dtype] };
+  if ('raw' in t) {
+    // little-endian float32 bytes, as ONNX stores raw_data
+    const bytes = new Uint8Array(t.raw.byteLength);
+    new Float32Array(bytes.buffer).set(t.raw);
+    return onnx.TensorProto.create({ ...base, rawData: bytes });
+  }
   if (t.dtype === 'float32') return onnx.TensorProto.create({ ...base, floatData: [...t.values] });
   if (t.dtype === 'int32') return onnx.TensorProto.create({ ...base, int32Data: [...t.values] });
   return onnx.TensorProto.create({ ...base, int64Data: [...t.values] });
@@ -93,7 +101,7 @@ export function buildModel(spec: GraphSpec): Uint8Array {
   const model = onnx.ModelProto.create({
     irVersion: 7,
     producerName: 'maskgen-onnx-backend',
-    opsetImport: [{ domain: '', version: OPSET }, ...(usesMs ? [{ domain: MS_DOMAIN, version: 1 }] : [])],
+    opsetImport: [{ domain: '', version: spec.opset ?? OPSET }, ...(usesMs ? [{ domain: MS_DOMAIN, version: 1 }] : [])],
     graph: {
       name: spec.nodes.map((n) => n.op).join('_'),
       node: spec.nodes.map((n, i) =>

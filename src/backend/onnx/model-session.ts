@@ -1,0 +1,58 @@
+/**
+ * A whole model (not one kernel) as one ONNX Runtime session, run synchronously: for inference
+ * passes that run many times with the same weights (a decoding loop), where one native call per
+ * pass replaces hundreds of tfjs kernels (each with its own call into ORT and its own copies).
+ * The session has the backend's intra-op thread count (`--threads`).
+ */
+import { createNativeSession, type NativeSession, type OrtData, type OrtTensor } from './binding.js';
+import { buildModel, type GraphSpec, type ValueSpec } from './graphs.js';
+import { sessionConfig } from './sessions.js';
+
+export class ModelSession {
+  private readonly session: NativeSession;
+  private readonly inputs: readonly ValueSpec[];
+  private readonly outputs: readonly ValueSpec[];
+
+  constructor(spec: GraphSpec, threads = sessionConfig().threads) {
+    this.inputs = spec.inputs;
+    this.outputs = spec.outputs;
+    this.session = createNativeSession(buildModel(spec), {
+      intraOpNumThreads: threads,
+      interOpNumThreads: 1,
+      graphOptimizationLevel: 'all',
+      executionMode: 'sequential',
+      logSeverityLevel: 3,
+    });
+  }
+
+  /** Runs the model on `feeds` (every graph input, by name); returns every output, by name. */
+  run(feeds: Record<string, OrtData>): Record<string, OrtData> {
+    const inputs: Record<string, OrtTensor> = {};
+    for (const v of this.inputs) {
+      const data = feeds[v.name];
+      const size = v.dims.reduce((a, b) => a * b, 1);
+      if (!data || data.length !== size) throw new Error(`model input ${v.name}: expected ${size} values, got ${data?.length ?? 'none'}`);
+      inputs[v.name] = { type: v.dtype, dims: v.dims, data };
+    }
+    const fetches: Record<string, OrtTensor> = {};
+    for (const v of this.outputs) fetches[v.name] = { type: v.dtype, dims: v.dims, data: allocate(v) };
+    this.session.run(inputs, fetches, {});
+    const out: Record<string, OrtData> = {};
+    for (const v of this.outputs) out[v.name] = fetches[v.name]!.data;
+    return out;
+  }
+}
+
+function allocate(v: ValueSpec): OrtData {
+  const size = v.dims.reduce((a, b) => a * b, 1);
+  switch (v.dtype) {
+    case 'float32':
+      return new Float32Array(size);
+    case 'int32':
+      return new Int32Array(size);
+    case 'int64':
+      return new BigInt64Array(size);
+    default:
+      return new Uint8Array(size);
+  }
+}

@@ -1,0 +1,76 @@
+/**
+ * The transformer as decoding calls it: a function from token grids to logits, for one text
+ * context that stays fixed over the decoding steps.
+ *
+ * On the onnx backend the whole forward pass is one ONNX Runtime session (onnx-graph.ts): one
+ * native call per step instead of ~460 tfjs kernels, each with its own trip into ORT (measured at
+ * the peer configuration, batch 2: ~5 ms a step against ~30). Sessions are compiled on first use
+ * for each batch size and text length and kept while the model's weights stay the same (a weight
+ * assigned since, e.g. by training, makes the next call compile afresh). On every other backend the
+ * model runs as tfjs ops.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { BACKEND_NAME as ONNX_BACKEND } from '../backend/onnx/index.js';
+import { ModelSession } from '../backend/onnx/model-session.js';
+import type { MaskedTransformer, TextContext } from './model.js';
+import { transformerGraph } from './onnx-graph.js';
+
+/** Tokens [B·N] (maskId where masked) → logits [B·N·K]. */
+export type LogitsFn = (tokens: Int32Array) => Float32Array;
+
+export interface LogitsOptions {
+  /** Run the compiled ONNX Runtime session (default: when the backend is onnx). */
+  compiled?: boolean;
+}
+
+/** `model`'s logits for `batch` token grids against `text` (B·L rows, B = batch). */
+export function logitsFunction(model: MaskedTransformer, text: TextContext, batch: number, o: LogitsOptions = {}): LogitsFn {
+  const length = text.keyBias.shape[1];
+  if (text.keyBias.shape[0] !== batch || text.embeddings.shape[0] !== batch * length) {
+    throw new Error(`transformer: text context for ${text.keyBias.shape[0]} prompts × ${length} tokens, asked for a batch of ${batch}`);
+  }
+  const n = model.tokens;
+  if (o.compiled ?? tf.getBackend() === ONNX_BACKEND) {
+    // compiled on the first call (a branch that decoding never calls costs nothing)
+    let session: ModelSession | undefined;
+    let feeds: { text: Float32Array; text_bias: Float32Array } | undefined;
+    return (tokens) => {
+      session ??= compiledSession(model, batch, length);
+      feeds ??= { text: text.embeddings.dataSync() as Float32Array, text_bias: text.keyBias.dataSync() as Float32Array };
+      return session.run({ ...feeds, tokens: checkTokens(tokens, batch * n) }).logits as Float32Array;
+    };
+  }
+  return (tokens) =>
+    tf.tidy(() => model.logits(tf.tensor2d(checkTokens(tokens, batch * n), [batch, n], 'int32'), text).dataSync() as Float32Array);
+}
+
+function checkTokens(tokens: Int32Array, size: number): Int32Array {
+  if (tokens.length !== size) throw new Error(`transformer: expected ${size} tokens, got ${tokens.length}`);
+  return tokens;
+}
+
+interface Compiled {
+  /** The weights' data ids when compiled: tfjs gives a variable a new one whenever it is assigned. */
+  weights: object[];
+  sessions: Map<string, ModelSession>;
+}
+
+const compiledModels = new WeakMap<MaskedTransformer, Compiled>();
+
+function dataIds(model: MaskedTransformer): object[] {
+  return Object.values(model.variables()).map((v) => v.dataId);
+}
+
+/** The session for `model` at this batch size and text length, compiled if its weights changed. */
+export function compiledSession(model: MaskedTransformer, batch: number, textLength: number): ModelSession {
+  const ids = dataIds(model);
+  let entry = compiledModels.get(model);
+  if (!entry || entry.weights.length !== ids.length || entry.weights.some((id, i) => id !== ids[i])) {
+    entry = { weights: ids, sessions: new Map() };
+    compiledModels.set(model, entry);
+  }
+  const key = `${batch}x${textLength}`;
+  let session = entry.sessions.get(key);
+  if (!session) entry.sessions.set(key, (session = new ModelSession(transformerGraph(model, batch, textLength))));
+  return session;
+}

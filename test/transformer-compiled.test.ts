@@ -1,0 +1,80 @@
+import * as tf from '@tensorflow/tfjs';
+import { describe, expect, it } from 'vitest';
+import { TransformerConfigSchema } from '../src/transformer/config.js';
+import { compiledSession, logitsFunction } from '../src/transformer/inference.js';
+import { MaskedTransformer, type TextContext } from '../src/transformer/model.js';
+import { transformerGraph } from '../src/transformer/onnx-graph.js';
+
+/** The transformer's forward pass compiled to one ONNX Runtime session, against the tfjs model. */
+describe('compiled transformer (one ONNX Runtime session)', () => {
+  const config = TransformerConfigSchema.parse({ codebookSize: 24, grid: 4, width: 32, depth: 2, heads: 4, mlpRatio: 2, textDim: 12 });
+  const batch = 3;
+  const length = 5;
+
+  /** A model whose weights are far from their tiny initial values, so attention is not uniform. */
+  function model(seed: number): MaskedTransformer {
+    const m = new MaskedTransformer(config, seed);
+    let i = 0;
+    for (const v of Object.values(m.variables())) v.assign(tf.randomNormal(v.shape, 0, 0.3, 'float32', seed * 1000 + i++));
+    return m;
+  }
+
+  function text(): TextContext {
+    // the last prompt is padded after two tokens: its padded keys carry the large negative bias
+    const bias = Array.from({ length: batch * length }, (_, i) => (i >= (batch - 1) * length + 2 ? -1e9 : 0));
+    return { embeddings: tf.randomNormal([batch * length, config.textDim], 0, 1, 'float32', 3) as tf.Tensor2D, keyBias: tf.tensor2d(bias, [batch, length]) };
+  }
+
+  const tokens = Int32Array.from({ length: batch * 16 }, (_, i) => (i % 3 === 0 ? config.codebookSize : (i * 7) % config.codebookSize));
+
+  function expectClose(actual: Float32Array, expected: Float32Array): void {
+    expect(actual.length).toBe(expected.length);
+    let scale = 0;
+    for (const v of expected) scale = Math.max(scale, Math.abs(v));
+    expect(scale).toBeGreaterThan(1); // not a trivially small output
+    let worst = 0;
+    for (let i = 0; i < expected.length; i++) worst = Math.max(worst, Math.abs(actual[i]! - expected[i]!));
+    expect(worst / scale).toBeLessThan(1e-4);
+  }
+
+  it('gives the tfjs model’s logits, padded text keys included', () => {
+    const m = model(1);
+    const ctx = text();
+    const reference = logitsFunction(m, ctx, batch, { compiled: false })(tokens);
+    const compiled = logitsFunction(m, ctx, batch, { compiled: true })(tokens);
+    expect(compiled.length).toBe(batch * 16 * config.codebookSize);
+    expectClose(compiled, reference);
+    // and the padded keys matter to neither: changing them changes no logit of that prompt
+    const other = ctx.embeddings.arraySync();
+    for (let t = 2; t < length; t++) other[(batch - 1) * length + t] = other[(batch - 1) * length + t]!.map((v) => v + 5);
+    const changed = logitsFunction(m, { embeddings: tf.tensor2d(other), keyBias: ctx.keyBias }, batch, { compiled: true })(tokens);
+    expectClose(changed, compiled);
+    m.dispose();
+  });
+
+  it('compiles again when the weights change, and keeps its session while they do not', () => {
+    const m = model(2);
+    const ctx = text();
+    const first = compiledSession(m, batch, length);
+    expect(compiledSession(m, batch, length)).toBe(first);
+    const before = logitsFunction(m, ctx, batch, { compiled: true })(tokens);
+    const head = m.variables()['head.b']!;
+    head.assign(tf.add(head, 1));
+    expect(compiledSession(m, batch, length)).not.toBe(first);
+    const after = logitsFunction(m, ctx, batch, { compiled: true })(tokens);
+    for (let i = 0; i < 10; i++) expect(after[i]! - before[i]!).toBeCloseTo(1, 4);
+    expectClose(after, logitsFunction(m, ctx, batch, { compiled: false })(tokens));
+    m.dispose();
+  });
+
+  it('names every weight it bakes in and refuses a wrong token count or text batch', () => {
+    const m = model(3);
+    const spec = transformerGraph(m, batch, length);
+    const baked = new Set((spec.initializers ?? []).map((t) => t.name));
+    for (const name of ['embed', 'head.w', 'norm.g', 'blocks.1.mlp.fc.w', 'blocks.0.cross.k.w', 'blocks.0.attn.v.b']) expect(baked).toContain(name);
+    const ctx = text();
+    expect(() => logitsFunction(m, ctx, batch, { compiled: true })(tokens.subarray(1))).toThrow(/expected 48 tokens/);
+    expect(() => logitsFunction(m, ctx, batch + 1, { compiled: true })).toThrow(/text context for 3 prompts/);
+    m.dispose();
+  });
+});
