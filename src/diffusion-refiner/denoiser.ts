@@ -13,7 +13,16 @@ import type { TextContext } from '../transformer/model.js';
 import type { RefinerConfig } from './config.js';
 import { sinusoidalEmbedding } from './schedule.js';
 
-const FREQ_DIM = 128;
+/** Width of the sinusoidal timestep and augmentation embeddings. */
+export const FREQ_DIM = 128;
+
+/**
+ * The sinusoidal embeddings [B, FREQ_DIM] of each example's timestep (in the schedule's units) and
+ * augmentation level (×1000, so that both span the embedding's periods).
+ */
+export function conditionEmbeddings(timesteps: ArrayLike<number>, augment: ArrayLike<number>): { time: Float32Array; augment: Float32Array } {
+  return { time: sinusoidalEmbedding(timesteps, FREQ_DIM), augment: sinusoidalEmbedding(Array.from(augment, (a) => a * 1000), FREQ_DIM) };
+}
 
 export interface DenoiserInput {
   /** Noisy latents [B, g·p, g·p, latentChannels] (already scaled to unit variance). */
@@ -33,7 +42,8 @@ export class Denoiser {
   readonly grid: number;
   readonly tokens: number;
   readonly latentSide: number;
-  private readonly lowBlock: number;
+  /** Side of the low-resolution block that goes with each token. */
+  readonly lowBlock: number;
   private readonly inProj: Linear;
   private readonly pos: tf.Variable;
   private readonly timeMlp: Mlp;
@@ -70,9 +80,9 @@ export class Denoiser {
     const b = x.latents.shape[0];
     const w = c.denoiser.width;
     return tf.tidy(() => {
-      // Timestep in the schedule's units and noise level ×1000, so both span the embedding's periods.
-      const tEmb = tf.tensor2d(sinusoidalEmbedding(x.timesteps, FREQ_DIM), [b, FREQ_DIM]);
-      const aEmb = tf.tensor2d(sinusoidalEmbedding(Array.from(x.augment, (a) => a * 1000), FREQ_DIM), [b, FREQ_DIM]);
+      const e = conditionEmbeddings(x.timesteps, x.augment);
+      const tEmb = tf.tensor2d(e.time, [b, FREQ_DIM]);
+      const aEmb = tf.tensor2d(e.augment, [b, FREQ_DIM]);
       const cond = this.timeMlp.apply(tf.add(this.timeIn.apply(tEmb), this.augIn.apply(aEmb))); // [B, W]
       const tokens = tf.concat([patchify(x.latents, c.denoiser.patch), patchify(x.low, this.lowBlock)], 1);
       let h = addPositions(this.inProj.apply(tokens), this.pos, b);

@@ -11,6 +11,7 @@ import type { TextEncoder, TextEncoding } from '../text/encoder.js';
 import { ConvAutoencoder } from './autoencoder.js';
 import { REFINE_DEFAULTS, type RefinerConfig } from './config.js';
 import { Denoiser } from './denoiser.js';
+import { velocityFunction } from './inference.js';
 import { ddimSample } from './sampler.js';
 import { cosineAlphasCumprod, guide } from './schedule.js';
 
@@ -97,27 +98,19 @@ export class Refiner {
       const t = tf.tensor4d(lowAug, [b, this.lowSize, this.lowSize, c.channels]);
       return passes === 2 ? tf.concat([t, t], 0) : t;
     });
-    const augs = new Float32Array(b * passes).fill(augment);
     try {
+      const velocity = velocityFunction(this.denoiser, { low: lowT, augment: new Float32Array(b * passes).fill(augment), text });
+      const twice = passes === 2 ? new Float32Array(2 * b * per) : undefined;
       const latents = ddimSample({
         alphasCumprod: this.alphasCumprod,
         steps,
         noise,
         onStep: o.onStep,
         predict: (xt, t) => {
-          const v = tf.tidy(() => {
-            const x = tf.tensor4d(xt, [b, side, side, lc]);
-            return this.denoiser.predict({
-              latents: passes === 2 ? tf.concat([x, x], 0) : x,
-              low: lowT,
-              timesteps: new Float32Array(b * passes).fill(t),
-              augment: augs,
-              text,
-            });
-          });
-          const all = v.dataSync() as Float32Array;
-          v.dispose();
-          if (passes === 1) return all;
+          if (!twice) return velocity(xt, t);
+          twice.set(xt);
+          twice.set(xt, b * per);
+          const all = velocity(twice, t);
           return guide(all.subarray(0, b * per), all.subarray(b * per), scale);
         },
       });

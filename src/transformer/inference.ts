@@ -11,7 +11,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { BACKEND_NAME as ONNX_BACKEND } from '../backend/onnx/index.js';
-import { ModelSession } from '../backend/onnx/model-session.js';
+import { cachedModelSession, type ModelSession } from '../backend/onnx/model-session.js';
 import type { MaskedTransformer, TextContext } from './model.js';
 import { transformerGraph } from './onnx-graph.js';
 
@@ -49,28 +49,7 @@ function checkTokens(tokens: Int32Array, size: number): Int32Array {
   return tokens;
 }
 
-interface Compiled {
-  /** The weights' data ids when compiled: tfjs gives a variable a new one whenever it is assigned. */
-  weights: object[];
-  sessions: Map<string, ModelSession>;
-}
-
-const compiledModels = new WeakMap<MaskedTransformer, Compiled>();
-
-function dataIds(model: MaskedTransformer): object[] {
-  return Object.values(model.variables()).map((v) => v.dataId);
-}
-
-/** The session for `model` at this batch size and text length, compiled if its weights changed. */
+/** The session for `model` at this batch size and text length (compiled again once its weights change). */
 export function compiledSession(model: MaskedTransformer, batch: number, textLength: number): ModelSession {
-  const ids = dataIds(model);
-  let entry = compiledModels.get(model);
-  if (!entry || entry.weights.length !== ids.length || entry.weights.some((id, i) => id !== ids[i])) {
-    entry = { weights: ids, sessions: new Map() };
-    compiledModels.set(model, entry);
-  }
-  const key = `${batch}x${textLength}`;
-  let session = entry.sessions.get(key);
-  if (!session) entry.sessions.set(key, (session = new ModelSession(transformerGraph(model, batch, textLength))));
-  return session;
+  return cachedModelSession(model, model.variables(), `${batch}x${textLength}`, () => transformerGraph(model, batch, textLength));
 }

@@ -56,3 +56,28 @@ function allocate(v: ValueSpec): OrtData {
       return new Uint8Array(size);
   }
 }
+
+interface Compiled {
+  /** The weights' data ids when compiled: tfjs gives a variable a new one whenever it is assigned. */
+  weights: object[];
+  sessions: Map<string, ModelSession>;
+}
+
+const compiledModels = new WeakMap<object, Compiled>();
+
+/**
+ * The session for `owner` (a model) under `key` (e.g. its batch size), built from `build()` on first
+ * use and kept while `weights` stay the same: once any of them has been assigned (by training, by
+ * loading), the next call builds afresh.
+ */
+export function cachedModelSession(owner: object, weights: Record<string, { dataId: object }>, key: string, build: () => GraphSpec): ModelSession {
+  const ids = Object.values(weights).map((v) => v.dataId);
+  let entry = compiledModels.get(owner);
+  if (!entry || entry.weights.length !== ids.length || entry.weights.some((id, i) => id !== ids[i])) {
+    entry = { weights: ids, sessions: new Map() };
+    compiledModels.set(owner, entry);
+  }
+  let session = entry.sessions.get(key);
+  if (!session) entry.sessions.set(key, (session = new ModelSession(build())));
+  return session;
+}
