@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-cpu';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ENGINE_MIN_FLOPS } from '../src/backend/onnx/kernels/matmul.js';
-import { layerNorm } from '../src/nn/fused-kernels.js';
+import { adamwUpdate, layerNorm } from '../src/nn/fused-kernels.js';
 import { gelu } from '../src/nn/layers.js';
 import { onnxStats, registerOnnxBackend, resetOnnxStats, setProfiling } from '../src/backend/onnx/index.js';
 import { Rng } from '../src/random.js';
@@ -242,6 +242,31 @@ describe('onnx backend: fused GELU (MaskgenGelu / MaskgenGeluGrad, one session e
     const fam = { families: ['MaskgenLayerNorm', 'MaskgenLayerNormGrad'] };
     await check((x, g, b) => layerNorm(x, g, b, 1e-5), [{ shape: [512, 256] }, { shape: [256] }, { shape: [256] }], fam);
     await check((x, g, b) => layerNorm(x, g, b, 1e-6), [{ shape: [2, 5, 12] }, { shape: [12] }, { shape: [12] }], fam);
+  });
+});
+
+describe('onnx backend: fused AdamW update (MaskgenAdamW, one session for p, m, v)', () => {
+  it('matches the composite update on cpu, with and without decay and gradient scaling', async () => {
+    const shape = [256, 1024];
+    for (const c of [
+      { gradScale: 1, beta1: 0.9, beta2: 0.99, stepSize: 1e-3 / 0.1, invBias2: 1 / 0.01, eps: 1e-8, decay: 0 },
+      { gradScale: 0.37, beta1: 0.9, beta2: 0.999, stepSize: 5e-4 / 0.271, invBias2: 1 / 0.003, eps: 1e-8, decay: 5e-6 },
+    ]) {
+      const run = async (backend: string) => {
+        await tf.setBackend(backend);
+        return tf.tidy(() => {
+          const [p, m, g] = [1, 2, 4].map((seed) => tf.tensor(data({ shape }, seed), shape));
+          const v = tf.tensor(data({ shape, positive: true }, 3), shape);
+          return adamwUpdate(p!, m!, v, g!, c).map((t) => t.dataSync().slice());
+        });
+      };
+      const want = await run('cpu');
+      resetOnnxStats();
+      const got = await run('onnx');
+      expect(onnxStats().byOp['MaskgenAdamW']?.calls).toBe(1);
+      got.forEach((values, i) => expect(relErr(values, want[i]!), ['p', 'm', 'v'][i]).toBeLessThan(1e-5));
+    }
+    expect(tf.getKernel('MaskgenAdamW', 'cpu')).toBeUndefined();
   });
 });
 

@@ -4,6 +4,7 @@ import { TransformerConfigSchema } from '../src/transformer/config.js';
 import { compiledSession, logitsFunction } from '../src/transformer/inference.js';
 import { MaskedTransformer, type TextContext } from '../src/transformer/model.js';
 import { transformerGraph } from '../src/transformer/onnx-graph.js';
+import { expectCloseRelative, scrambleWeights } from './helpers/weights.js';
 
 /** The transformer's forward pass compiled to one ONNX Runtime session, against the tfjs model. */
 describe('compiled transformer (one ONNX Runtime session)', () => {
@@ -14,8 +15,7 @@ describe('compiled transformer (one ONNX Runtime session)', () => {
   /** A model whose weights are far from their tiny initial values, so attention is not uniform. */
   function model(seed: number): MaskedTransformer {
     const m = new MaskedTransformer(config, seed);
-    let i = 0;
-    for (const v of Object.values(m.variables())) v.assign(tf.randomNormal(v.shape, 0, 0.3, 'float32', seed * 1000 + i++));
+    scrambleWeights(m.variables(), seed);
     return m;
   }
 
@@ -27,15 +27,7 @@ describe('compiled transformer (one ONNX Runtime session)', () => {
 
   const tokens = Int32Array.from({ length: batch * 16 }, (_, i) => (i % 3 === 0 ? config.codebookSize : (i * 7) % config.codebookSize));
 
-  function expectClose(actual: Float32Array, expected: Float32Array): void {
-    expect(actual.length).toBe(expected.length);
-    let scale = 0;
-    for (const v of expected) scale = Math.max(scale, Math.abs(v));
-    expect(scale).toBeGreaterThan(1); // not a trivially small output
-    let worst = 0;
-    for (let i = 0; i < expected.length; i++) worst = Math.max(worst, Math.abs(actual[i]! - expected[i]!));
-    expect(worst / scale).toBeLessThan(1e-4);
-  }
+  const expectClose = (actual: Float32Array, expected: Float32Array) => expectCloseRelative(actual, expected, 1e-4, 1);
 
   it('gives the tfjs model’s logits, padded text keys included', () => {
     const m = model(1);

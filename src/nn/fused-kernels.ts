@@ -58,3 +58,44 @@ export function layerNorm<T extends tf.Tensor>(x: T, g: tf.Tensor, b: tf.Tensor,
     return x.sub(mean).mul(tf.rsqrt(variance.add(eps))).mul(g).add(b) as T;
   });
 }
+
+export const ADAMW_KERNEL = 'MaskgenAdamW';
+
+/** The numbers of one AdamW update, the same for every parameter of a step. */
+export interface AdamWCoefficients {
+  /** Gradients are multiplied by this first (global-norm clipping). */
+  gradScale: number;
+  beta1: number;
+  beta2: number;
+  /** lr / (1 − β1^t). */
+  stepSize: number;
+  /** 1 / (1 − β2^t). */
+  invBias2: number;
+  eps: number;
+  /** lr · weight decay for this parameter (0: none). */
+  decay: number;
+}
+
+/**
+ * One AdamW update of parameter p with moments m, v and gradient g:
+ *   g' = s·g,  m' = β1·m + (1 − β1)·g',  v' = β2·v + (1 − β2)·g'²,
+ *   p' = p − stepSize·m' / (√(v'·invBias2) + eps) − decay·p.
+ * Returns [p', m', v']; one kernel call on backends that register `MaskgenAdamW` (the onnx backend),
+ * about twelve ops elsewhere.
+ */
+export function adamwUpdate(p: tf.Tensor, m: tf.Tensor, v: tf.Tensor, g: tf.Tensor, c: AdamWCoefficients): [tf.Tensor, tf.Tensor, tf.Tensor] {
+  if (p.dtype === 'float32' && hasKernels(ADAMW_KERNEL)) {
+    return tf.tidy(() => {
+      const coef = tf.tensor1d([c.gradScale, c.beta1, 1 - c.beta1, c.beta2, 1 - c.beta2, c.stepSize, c.invBias2, c.eps, c.decay]);
+      return tf.engine().runKernel(ADAMW_KERNEL, { p, m, v, g, coef }) as unknown as [tf.Tensor, tf.Tensor, tf.Tensor];
+    });
+  }
+  return tf.tidy(() => {
+    const gs = c.gradScale === 1 ? g : tf.mul(g, c.gradScale);
+    const m1 = tf.add(tf.mul(m, c.beta1), tf.mul(gs, 1 - c.beta1));
+    const v1 = tf.add(tf.mul(v, c.beta2), tf.mul(tf.square(gs), 1 - c.beta2));
+    let update = tf.div(tf.mul(m1, c.stepSize), tf.add(tf.sqrt(tf.mul(v1, c.invBias2)), c.eps));
+    if (c.decay !== 0) update = tf.add(update, tf.mul(p, c.decay));
+    return [tf.sub(p, update), m1, v1];
+  });
+}

@@ -4,6 +4,7 @@
  * Gradients are computed elsewhere and handed in, so that data-parallel workers can average them first.
  */
 import * as tf from '@tensorflow/tfjs';
+import { adamwUpdate } from './fused-kernels.js';
 
 export interface AdamWOptions {
   beta1?: number;
@@ -36,28 +37,32 @@ export class AdamW {
     }
   }
 
-  /** One update with learning rate `lr`. Grads are keyed like the variables; missing ones are skipped. */
-  apply(grads: Record<string, tf.Tensor>, lr: number): void {
+  /**
+   * One update with learning rate `lr`, gradients scaled by `gradScale` first (see `clipScale`).
+   * Grads are keyed like the variables; missing ones are skipped.
+   */
+  apply(grads: Record<string, tf.Tensor>, lr: number, gradScale = 1): void {
     this.step++;
-    const b1 = this.beta1;
-    const b2 = this.beta2;
-    const c1 = 1 - Math.pow(b1, this.step);
-    const c2 = 1 - Math.pow(b2, this.step);
-    tf.tidy(() => {
-      for (const [name, g] of Object.entries(grads)) {
-        const p = this.vars[name];
-        const m = this.m.get(name);
-        const v = this.v.get(name);
-        if (!p || !m || !v) continue;
-        const m1 = tf.add(tf.mul(m, b1), tf.mul(g, 1 - b1));
-        const v1 = tf.add(tf.mul(v, b2), tf.mul(tf.square(g), 1 - b2));
-        m.assign(m1);
-        v.assign(v1);
-        let update = tf.div(tf.mul(m1, lr / c1), tf.add(tf.sqrt(tf.div(v1, c2)), this.eps));
-        if (this.weightDecay > 0 && this.decay(name, p)) update = tf.add(update, tf.mul(p, lr * this.weightDecay));
-        p.assign(tf.sub(p, update));
-      }
-    });
+    const common = {
+      gradScale,
+      beta1: this.beta1,
+      beta2: this.beta2,
+      stepSize: lr / (1 - Math.pow(this.beta1, this.step)),
+      invBias2: 1 / (1 - Math.pow(this.beta2, this.step)),
+      eps: this.eps,
+    };
+    for (const [name, g] of Object.entries(grads)) {
+      const p = this.vars[name];
+      const m = this.m.get(name);
+      const v = this.v.get(name);
+      if (!p || !m || !v) continue;
+      const decay = this.weightDecay > 0 && this.decay(name, p) ? lr * this.weightDecay : 0;
+      const [p1, m1, v1] = adamwUpdate(p, m, v, g, { ...common, decay });
+      p.assign(p1);
+      m.assign(m1);
+      v.assign(v1);
+      tf.dispose([p1, m1, v1]);
+    }
   }
 
   /** The state as named tensors (`m/<var>`, `v/<var>`); the step goes in the checkpoint's state.json. */
@@ -88,20 +93,14 @@ export class AdamW {
 }
 
 /**
- * Scales gradients so that their global l2 norm is at most `maxNorm`. Returns the new gradients
- * (the old ones are disposed) and the norm before clipping.
+ * The global l2 norm of `grads` and the factor that brings it down to `maxNorm` (1 when it is
+ * already within, when `maxNorm` is 0, or when the norm is not finite), for `AdamW.apply`.
  */
-export function clipByGlobalNorm(grads: Record<string, tf.Tensor>, maxNorm: number): { grads: Record<string, tf.Tensor>; norm: number } {
+export function clipScale(grads: Record<string, tf.Tensor>, maxNorm: number): { norm: number; scale: number } {
   const names = Object.keys(grads);
   const normT = tf.tidy(() => tf.sqrt(tf.addN(names.map((n) => tf.sum(tf.square(grads[n]!))))));
   const norm = normT.dataSync()[0]!;
   normT.dispose();
-  if (!(maxNorm > 0) || norm <= maxNorm || !Number.isFinite(norm)) return { grads, norm };
-  const scale = maxNorm / (norm + 1e-6);
-  const out: Record<string, tf.Tensor> = {};
-  for (const n of names) {
-    out[n] = tf.mul(grads[n]!, scale);
-    grads[n]!.dispose();
-  }
-  return { grads: out, norm };
+  if (!(maxNorm > 0) || norm <= maxNorm || !Number.isFinite(norm)) return { norm, scale: 1 };
+  return { norm, scale: maxNorm / (norm + 1e-6) };
 }

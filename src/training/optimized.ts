@@ -4,7 +4,7 @@
  * save and `--resume` restores.
  */
 import * as tf from '@tensorflow/tfjs';
-import { AdamW, clipByGlobalNorm } from '../nn/optim.js';
+import { AdamW, clipScale } from '../nn/optim.js';
 import { warmupCosine } from '../nn/schedules.js';
 import type { Checkpoint } from '../io/checkpoint.js';
 import { assignWeights } from '../io/tensors.js';
@@ -51,11 +51,11 @@ export class Optimized {
   /** Clips and applies gradients (disposing them). */
   applyGrads(g: Grads): StepMetrics {
     const lr = this.lr();
-    const clipped = clipByGlobalNorm(g.grads, this.sched.clip);
-    this.opt.apply(clipped.grads, lr);
-    tf.dispose(Object.values(clipped.grads));
+    const clip = clipScale(g.grads, this.sched.clip);
+    this.opt.apply(g.grads, lr, clip.scale);
+    tf.dispose(Object.values(g.grads));
     this.step++;
-    return { loss: g.loss, gradNorm: clipped.norm, lr };
+    return { loss: g.loss, gradNorm: clip.norm, lr };
   }
 
   state(): { weights: Record<string, tf.Tensor>; optimizer: Record<string, tf.Tensor>; step: number } {

@@ -4,7 +4,7 @@
  * or the CLI: checkpoints go through `state()` / `load()`.
  */
 import * as tf from '@tensorflow/tfjs';
-import { AdamW, clipByGlobalNorm } from '../nn/optim.js';
+import { AdamW, clipScale } from '../nn/optim.js';
 import { warmupCosine } from '../nn/schedules.js';
 import { Rng } from '../random.js';
 import type { VqganTrainConfig } from './config.js';
@@ -122,9 +122,9 @@ export class TokenizerTrainer {
   /** Clips and applies gradients, then does the step's dead-code bookkeeping. Disposes the grads. */
   applyGrads(g: TokenizerGrads): TokenizerStepMetrics {
     const lr = this.lr();
-    const clipped = clipByGlobalNorm(g.gen, this.train.clip);
-    this.opt.apply(clipped.grads, lr);
-    tf.dispose(Object.values(clipped.grads));
+    const clip = clipScale(g.gen, this.train.clip);
+    this.opt.apply(g.gen, lr, clip.scale);
+    tf.dispose(Object.values(g.gen));
     if (g.disc && this.discOpt) {
       this.discOpt.apply(g.disc, this.train.adversarial.lr);
       tf.dispose(Object.values(g.disc));
@@ -141,7 +141,7 @@ export class TokenizerTrainer {
       this.counts.fill(0);
     }
     const m = Object.fromEntries(LOSS_TERMS.map((name, i) => [name, g.terms[i]!])) as Record<(typeof LOSS_TERMS)[number], number>;
-    return { ...m, usage: codebookUsage(batchCounts), gradNorm: clipped.norm, lr, restarted };
+    return { ...m, usage: codebookUsage(batchCounts), gradNorm: clip.norm, lr, restarted };
   }
 
   trainStep(images: tf.Tensor4D): TokenizerStepMetrics {

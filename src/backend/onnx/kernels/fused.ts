@@ -5,7 +5,7 @@
  * instead of once per op.
  */
 import type * as tf from '@tensorflow/tfjs';
-import { GELU_GRAD_KERNEL, GELU_K, GELU_KERNEL, LAYER_NORM_GRAD_KERNEL, LAYER_NORM_KERNEL } from '../../../nn/fused-kernels.js';
+import { ADAMW_KERNEL, GELU_GRAD_KERNEL, GELU_K, GELU_KERNEL, LAYER_NORM_GRAD_KERNEL, LAYER_NORM_KERNEL } from '../../../nn/fused-kernels.js';
 import { allocate, compiled, runCompiled } from '../sessions.js';
 import { float, int, ints, type GraphSpec, type NodeSpec } from '../graphs.js';
 import { runToTensor, sizeOf, valuesOf, type KernelArgs } from './util.js';
@@ -135,10 +135,52 @@ function layerNormBackward({ inputs, backend, attrs }: KernelArgs): tf.TensorInf
   return [backend.makeTensorInfo([...x.shape], 'float32', dx), backend.makeTensorInfo([...g.shape], 'float32', dg), backend.makeTensorInfo([...g.shape], 'float32', db)];
 }
 
+/**
+ * One AdamW update (nn/fused-kernels.ts adamwUpdate) in one run: p, m, v, g [n] and the step's
+ * nine coefficients as an input (so one session serves every step), → p', m', v'.
+ */
+function adamw({ inputs, backend }: KernelArgs): tf.TensorInfo[] {
+  const { p, m, v, g, coef } = inputs as Record<'p' | 'm' | 'v' | 'g' | 'coef', tf.TensorInfo>;
+  const n = sizeOf(p.shape);
+  const c = ['gs', 'b1', 'ob1', 'b2', 'ob2', 'step', 'ib2', 'eps', 'decay'];
+  const node = (op: string, a: string, b: string, out: string): NodeSpec => ({ op, inputs: [a, b], outputs: [out] });
+  const build = (): GraphSpec => ({
+    nodes: [
+      { op: 'Split', inputs: ['coef'], outputs: c, attrs: { axis: int(0) } },
+      node('Mul', 'g', 'gs', 'g1'),
+      node('Mul', 'm', 'b1', 'mb'),
+      node('Mul', 'g1', 'ob1', 'gb'),
+      node('Add', 'mb', 'gb', 'm1'),
+      node('Mul', 'v', 'b2', 'vb'),
+      node('Mul', 'g1', 'g1', 'g2'),
+      node('Mul', 'g2', 'ob2', 'g2b'),
+      node('Add', 'vb', 'g2b', 'v1'),
+      node('Mul', 'v1', 'ib2', 'vh'),
+      { op: 'Sqrt', inputs: ['vh'], outputs: ['sd'] },
+      node('Add', 'sd', 'eps', 'den'),
+      node('Mul', 'm1', 'step', 'num'),
+      node('Div', 'num', 'den', 'u'),
+      node('Mul', 'p', 'decay', 'pd'),
+      node('Add', 'u', 'pd', 'upd'),
+      node('Sub', 'p', 'upd', 'p1'),
+    ],
+    inputs: [
+      ...['p', 'm', 'v', 'g'].map((name) => ({ name, dtype: 'float32' as const, dims: [n] })),
+      { name: 'coef', dtype: 'float32', dims: [c.length] },
+    ],
+    outputs: ['p1', 'm1', 'v1'].map((name) => ({ name, dtype: 'float32' as const, dims: [n] })),
+  });
+  const op = compiled(`${ADAMW_KERNEL}|${n}`, build);
+  const outs = [allocate('float32', n), allocate('float32', n), allocate('float32', n)];
+  runCompiled(op, [p, m, v, g, coef].map((t) => valuesOf(backend, t)), outs);
+  return outs.map((o) => backend.makeTensorInfo([...p.shape], 'float32', o));
+}
+
 /** Kernels with no cpu counterpart: registered for onnx on their own. */
 export const fusedKernels: { name: string; run: (args: KernelArgs) => tf.TensorInfo | tf.TensorInfo[] }[] = [
   { name: GELU_KERNEL, run: geluForward },
   { name: GELU_GRAD_KERNEL, run: geluBackward },
   { name: LAYER_NORM_KERNEL, run: layerNormForward },
   { name: LAYER_NORM_GRAD_KERNEL, run: layerNormBackward },
+  { name: ADAMW_KERNEL, run: adamw },
 ];
