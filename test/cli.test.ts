@@ -6,7 +6,7 @@ import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { errorLine, runMaskgen } from './helpers/cli.js';
+import { errorLine, lastJson, runMaskgen } from './helpers/cli.js';
 
 let tmp: string;
 
@@ -25,6 +25,17 @@ describe('maskgen CLI', () => {
     const { code, stdout } = await maskgen('--help');
     expect(code).toBe(0);
     for (const c of ['data', 'train-tokenizer', 'reconstruct', 'train-transformer', 'generate', 'bench']) expect(stdout).toContain(c);
+  });
+
+  it('bench generate on onnx runs the compiled model by default and tfjs kernels with --no-compiled', async () => {
+    const small = ['bench', 'generate', '--backend', 'onnx', '--width', '32', '--depth', '1', '--heads', '2', '--grid', '4', '--codebook', '16', '--text-tokens', '4', '--steps', '2', '--runs', '1'];
+    for (const [flags, compiled] of [[[], true], [['--no-compiled'], false]] as const) {
+      const r = await maskgen(...small, ...flags);
+      expect(r.code, r.stderr).toBe(0);
+      const j = lastJson(r.stdout);
+      expect([j.bench, j.backend, j.compiled]).toEqual(['generate', 'onnx', compiled]);
+      expect(j.msPerImage).toBeGreaterThan(0);
+    }
   });
 
   it('rejects an unknown flag and an unknown command with one line and exit 1', async () => {

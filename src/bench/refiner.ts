@@ -7,11 +7,14 @@ import * as tf from '@tensorflow/tfjs';
 import { RefinerTrainSchema, type RefinerConfig } from '../diffusion-refiner/config.js';
 import { Refiner } from '../diffusion-refiner/refiner.js';
 import { AutoencoderTrainer, DenoiserTrainer } from '../diffusion-refiner/trainer.js';
+import { compiledByDefault } from '../backend/onnx/model-session.js';
 import { timeMedian } from './timing.js';
 import { FixedText } from './transformer.js';
 
 export interface RefineBench {
   backend: string;
+  /** Whether sampling ran the denoiser as one compiled ONNX Runtime session per step (the onnx backend) or as tfjs kernels. */
+  compiled: boolean;
   config: RefinerConfig;
   images: number;
   steps: number;
@@ -33,14 +36,17 @@ export interface RefineBenchOptions {
   autoencoderBatchSize: number;
   textTokens: number;
   runs: number;
+  /** Sample with the compiled denoiser (default: on the onnx backend). */
+  compiled?: boolean;
 }
 
 export async function benchRefine(config: RefinerConfig, o: RefineBenchOptions): Promise<RefineBench> {
+  const compiled = o.compiled ?? compiledByDefault();
   const refiner = Refiner.create(config, new FixedText(config.textDim, o.textTokens));
   const low = refiner.lowSize;
   const lowImages = Float32Array.from({ length: o.images * low * low * config.channels }, (_, i) => Math.sin(i * 0.37));
   const prompts = Array.from({ length: o.images }, (_, i) => `prompt ${i}`);
-  const msRefine = await timeMedian(() => void refiner.refine(lowImages, prompts, { steps: o.steps, guidance: o.guidance }), o.runs, 1);
+  const msRefine = await timeMedian(() => void refiner.refine(lowImages, prompts, { steps: o.steps, guidance: o.guidance, compiled }), o.runs, 1);
 
   const train = RefinerTrainSchema.parse({ batchSize: o.batchSize, autoencoderBatchSize: o.autoencoderBatchSize, steps: 1000, warmup: 10 });
   const ae = new AutoencoderTrainer(refiner.autoencoder, train);
@@ -58,6 +64,7 @@ export async function benchRefine(config: RefinerConfig, o: RefineBenchOptions):
   refiner.dispose();
   return {
     backend: tf.getBackend(),
+    compiled,
     config,
     images: o.images,
     steps: o.steps,

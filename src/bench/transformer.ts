@@ -9,6 +9,7 @@ import { DEFAULT_CHOICE_TEMPERATURE, guidedPredict, parallelDecode } from '../de
 import { blockFlops } from '../vqgan/flops.js';
 import type { TextEncoder, TextEncoding } from '../text/encoder.js';
 import { TransformerTrainSchema, type TransformerConfig } from '../transformer/config.js';
+import { compiledByDefault } from '../backend/onnx/model-session.js';
 import { logitsFunction } from '../transformer/inference.js';
 import { MaskedTransformer } from '../transformer/model.js';
 import { TransformerTrainer } from '../transformer/trainer.js';
@@ -88,6 +89,8 @@ export async function benchTrainTransformer(config: TransformerConfig, batchSize
 
 export interface GenerateBench {
   backend: string;
+  /** Whether the model ran as one compiled ONNX Runtime session per step (the onnx backend) or as tfjs kernels. */
+  compiled: boolean;
   config: TransformerConfig;
   images: number;
   steps: number;
@@ -102,13 +105,13 @@ export interface GenerateBench {
  * Generation of `images` images together (token sampling included, pixel decoding not), through the
  * same model call as `maskgen generate` (on onnx: the compiled forward pass, compiled in the warm-up run).
  */
-export async function benchGenerate(config: TransformerConfig, images: number, steps: number, textTokens: number, runs = 5): Promise<GenerateBench> {
+export async function benchGenerate(config: TransformerConfig, images: number, steps: number, textTokens: number, runs = 5, compiled = compiledByDefault()): Promise<GenerateBench> {
   const model = new MaskedTransformer(config, 0);
   const text = new FixedText(config.textDim, textTokens);
   const both = text.encode(Array.from({ length: 2 * images }, () => ''));
   const n = model.tokens;
   const k = config.codebookSize;
-  const logits = logitsFunction(model, both, 2 * images);
+  const logits = logitsFunction(model, both, 2 * images, { compiled });
   const twice = new Int32Array(2 * images * n);
   const generateOnce = async () => {
     const predict = guidedPredict({
@@ -129,6 +132,7 @@ export async function benchGenerate(config: TransformerConfig, images: number, s
   text.dispose();
   return {
     backend: tf.getBackend(),
+    compiled,
     config,
     images,
     steps,

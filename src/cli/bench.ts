@@ -8,6 +8,7 @@ import { PEER_CONFIG, benchGenerate, benchTrainTransformer } from '../bench/tran
 import { TransformerConfigSchema } from '../transformer/config.js';
 import { loadConfig } from '../io/config.js';
 import { VqganConfigSchema, VqganTrainSchema } from '../vqgan/config.js';
+import { compiledByDefault } from '../backend/onnx/model-session.js';
 import { handle, startBackend, type GlobalArgs } from './common.js';
 import { positiveInt } from './train-tokenizer.js';
 
@@ -49,6 +50,7 @@ interface TransformerArgs extends GlobalArgs {
   images: number;
   steps: number;
   runs: number;
+  compiled: boolean;
 }
 
 function transformerOptions(y: Argv<GlobalArgs>, training: boolean): Argv<TransformerArgs> {
@@ -62,7 +64,8 @@ function transformerOptions(y: Argv<GlobalArgs>, training: boolean): Argv<Transf
     .option('batch-size', { type: 'number', default: 32, describe: 'training batch size', hidden: !training })
     .option('images', { type: 'number', default: 1, describe: 'images generated together', hidden: training })
     .option('steps', { type: 'number', default: 12, describe: 'decoding steps', hidden: training })
-    .option('runs', { type: 'number', default: 5, describe: 'measured runs (the median is reported)' }) as unknown as Argv<TransformerArgs>;
+    .option('runs', { type: 'number', default: 5, describe: 'measured runs (the median is reported)' })
+    .option('compiled', { type: 'boolean', default: true, describe: 'on the onnx backend, run the model as one compiled ONNX Runtime session a step (--no-compiled: as tfjs kernels, one ORT call each)', hidden: training }) as unknown as Argv<TransformerArgs>;
 }
 
 function transformerConfig(a: TransformerArgs) {
@@ -94,7 +97,7 @@ const generate: CommandModule<GlobalArgs, TransformerArgs> = {
   builder: (y: Argv<GlobalArgs>) => transformerOptions(y, false),
   handler: handle(async (args: TransformerArgs) => {
     await startBackend(args);
-    const r = await benchGenerate(transformerConfig(args), positiveInt(args.images, '--images'), positiveInt(args.steps, '--steps'), positiveInt(args.textTokens, '--text-tokens'), positiveInt(args.runs, '--runs'));
+    const r = await benchGenerate(transformerConfig(args), positiveInt(args.images, '--images'), positiveInt(args.steps, '--steps'), positiveInt(args.textTokens, '--text-tokens'), positiveInt(args.runs, '--runs'), args.compiled && compiledByDefault());
     process.stdout.write(JSON.stringify({ bench: 'generate', ...r }) + '\n');
   }),
 };
@@ -107,6 +110,7 @@ interface RefineArgs extends GlobalArgs {
   batchSize?: number;
   textTokens: number;
   runs: number;
+  compiled: boolean;
 }
 
 const refine: CommandModule<GlobalArgs, RefineArgs> = {
@@ -120,7 +124,8 @@ const refine: CommandModule<GlobalArgs, RefineArgs> = {
       .option('guidance', { type: 'number', default: 3, describe: 'classifier-free guidance scale (1 or 0 runs one pass per step instead of two)' })
       .option('batch-size', { type: 'number', describe: "denoiser training batch size (default: the preset's)" })
       .option('text-tokens', { type: 'number', default: 12, describe: 'text tokens cross-attended to' })
-      .option('runs', { type: 'number', default: 3, describe: 'measured runs (the median is reported)' }) as unknown as Argv<RefineArgs>,
+      .option('runs', { type: 'number', default: 3, describe: 'measured runs (the median is reported)' })
+      .option('compiled', { type: 'boolean', default: true, describe: 'on the onnx backend, run the model as one compiled ONNX Runtime session a step (--no-compiled: as tfjs kernels, one ORT call each)' }) as unknown as Argv<RefineArgs>,
   handler: handle(async (args: RefineArgs) => {
     const raw = await loadConfig(z.record(z.string(), z.unknown()), args.config, 'refiner');
     const text = await loadConfig(z.looseObject({ dim: z.number().optional() }), args.config, 'textEncoder');
@@ -135,6 +140,7 @@ const refine: CommandModule<GlobalArgs, RefineArgs> = {
       autoencoderBatchSize: train.autoencoderBatchSize,
       textTokens: positiveInt(args.textTokens, '--text-tokens'),
       runs: positiveInt(args.runs, '--runs'),
+      compiled: args.compiled && compiledByDefault(),
     });
     process.stdout.write(JSON.stringify({ bench: 'refine', configName: args.config, ...result }) + '\n');
   }),

@@ -7,8 +7,7 @@
  * every other backend the model runs as tfjs ops (see transformer/inference.ts for why).
  */
 import * as tf from '@tensorflow/tfjs';
-import { BACKEND_NAME as ONNX_BACKEND } from '../backend/onnx/index.js';
-import { cachedModelSession, type ModelSession } from '../backend/onnx/model-session.js';
+import { cachedModelSession, compiledByDefault, type ModelSession } from '../backend/onnx/model-session.js';
 import type { TextContext } from '../transformer/model.js';
 import { conditionEmbeddings, type Denoiser } from './denoiser.js';
 import { denoiserGraph } from './onnx-graph.js';
@@ -36,7 +35,7 @@ export function velocityFunction(model: Denoiser, cond: DenoiserCondition, o: { 
     if (latents.length !== size) throw new Error(`denoiser: expected ${size} latent values, got ${latents.length}`);
     return latents;
   };
-  if (o.compiled ?? tf.getBackend() === ONNX_BACKEND) {
+  if (o.compiled ?? compiledByDefault()) {
     let session: ModelSession | undefined;
     let feeds: Record<string, Float32Array> | undefined;
     return (latents, t) => {

@@ -25,6 +25,8 @@ export interface RefineOptions {
   /** Image i uses seed + i, so a result does not depend on the batch it was made in. */
   seed?: number;
   onStep?: (done: number, total: number) => void;
+  /** Run the denoiser as one compiled ONNX Runtime session a step (default: on the onnx backend). */
+  compiled?: boolean;
 }
 
 export class Refiner {
@@ -99,7 +101,7 @@ export class Refiner {
       return passes === 2 ? tf.concat([t, t], 0) : t;
     });
     try {
-      const velocity = velocityFunction(this.denoiser, { low: lowT, augment: new Float32Array(b * passes).fill(augment), text });
+      const velocity = velocityFunction(this.denoiser, { low: lowT, augment: new Float32Array(b * passes).fill(augment), text }, { compiled: o.compiled });
       const twice = passes === 2 ? new Float32Array(2 * b * per) : undefined;
       const latents = ddimSample({
         alphasCumprod: this.alphasCumprod,

@@ -10,8 +10,7 @@
  * model runs as tfjs ops.
  */
 import * as tf from '@tensorflow/tfjs';
-import { BACKEND_NAME as ONNX_BACKEND } from '../backend/onnx/index.js';
-import { cachedModelSession, type ModelSession } from '../backend/onnx/model-session.js';
+import { cachedModelSession, compiledByDefault, type ModelSession } from '../backend/onnx/model-session.js';
 import type { MaskedTransformer, TextContext } from './model.js';
 import { transformerGraph } from './onnx-graph.js';
 
@@ -30,7 +29,7 @@ export function logitsFunction(model: MaskedTransformer, text: TextContext, batc
     throw new Error(`transformer: text context for ${text.keyBias.shape[0]} prompts × ${length} tokens, asked for a batch of ${batch}`);
   }
   const n = model.tokens;
-  if (o.compiled ?? tf.getBackend() === ONNX_BACKEND) {
+  if (o.compiled ?? compiledByDefault()) {
     // compiled on the first call (a branch that decoding never calls costs nothing)
     let session: ModelSession | undefined;
     let feeds: { text: Float32Array; text_bias: Float32Array } | undefined;

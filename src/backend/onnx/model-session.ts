@@ -4,9 +4,16 @@
  * pass replaces hundreds of tfjs kernels (each with its own call into ORT and its own copies).
  * The session has the backend's intra-op thread count (`--threads`).
  */
+import * as tf from '@tensorflow/tfjs';
 import { createNativeSession, type NativeSession, type OrtData, type OrtTensor } from './binding.js';
+import { BACKEND_NAME } from './index.js';
 import { buildModel, type GraphSpec, type ValueSpec } from './graphs.js';
 import { sessionConfig } from './sessions.js';
+
+/** Whether models run as compiled sessions unless told otherwise: when the tfjs backend is `onnx`. */
+export function compiledByDefault(): boolean {
+  return tf.getBackend() === BACKEND_NAME;
+}
 
 export class ModelSession {
   private readonly session: NativeSession;
