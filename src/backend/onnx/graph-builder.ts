@@ -53,6 +53,20 @@ export class GraphBuilder {
     return out;
   }
 
+  /** One node of `op` with `count` outputs; returns their names. */
+  nodeOutputs(op: string, inputs: readonly string[], count: number, attrs?: Record<string, AttrValue>, domain?: string): string[] {
+    const outs = Array.from({ length: count }, () => this.fresh(op.toLowerCase()));
+    this.nodes.push({ op, inputs, outputs: outs, attrs, domain });
+    return outs;
+  }
+
+  /** A float32 constant of a few values (a scalar when `dims` is []). */
+  floats(values: readonly number[], dims: readonly number[] = [values.length]): string {
+    const name = this.fresh('f');
+    this.initializers.push({ name, dtype: 'float32', dims, values });
+    return name;
+  }
+
   add(a: string, b: string): string {
     return this.node('Add', [a, b]);
   }

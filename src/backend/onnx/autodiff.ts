@@ -1,0 +1,263 @@
+/**
+ * Reverse-mode differentiation of an ONNX graph while it is written: each op of a `GradTape` adds
+ * its forward node(s) to a GraphBuilder and records how to send a gradient back through itself.
+ * `backward(value, seed)` then appends the backward pass to the same graph, so that a whole training
+ * step (forward, loss, every parameter's gradient) is one ONNX Runtime session: one native call a
+ * step instead of ~800 tfjs kernels, each a trip into ORT with its output copied back (the onnx
+ * backend's per-kernel path, see index.ts).
+ *
+ * The op set is what maskgen's models are made of (nn/layers.ts): 2-D Gemm, batched MatMul, Add with
+ * broadcasting, scaling, Reshape, Transpose, Split, softmax over the last axis, LayerNorm over the
+ * last axis, GELU as x·σ(αx) and embedding Gather. Each backward is the textbook formula written in
+ * plain ONNX ops (the inference build of ORT has no gradient ops); test/onnx-autodiff.test.ts holds
+ * every op's gradient to tfjs autograd.
+ */
+import { GraphBuilder } from './graph-builder.js';
+import { MS_DOMAIN, type ValueSpec } from './graphs.js';
+
+/** A backward step: given the gradient of an op's output, adds its inputs' gradients. */
+type Backward = (dy: string) => void;
+/** The same for an op with several outputs (undefined where an output got no gradient). */
+type BackwardMany = (dys: (string | undefined)[]) => void;
+
+const product = (dims: readonly number[]) => dims.reduce((a, b) => a * b, 1);
+
+export class GradTape {
+  readonly g = new GraphBuilder();
+  private readonly shapes = new Map<string, readonly number[]>();
+  /** Values that a gradient must reach (parameters, differentiable inputs, and what depends on them). */
+  private readonly tracked = new Set<string>();
+  private readonly tape: { outputs: readonly string[]; back: BackwardMany }[] = [];
+  private grads = new Map<string, string>();
+
+  /** A graph input; `differentiable` ones get gradients (e.g. parameters). */
+  input(name: string, dtype: ValueSpec['dtype'], dims: readonly number[], differentiable = false): string {
+    this.g.input(name, dtype, dims);
+    this.shapes.set(name, [...dims]);
+    if (differentiable) this.tracked.add(name);
+    return name;
+  }
+
+  shape(x: string): readonly number[] {
+    const s = this.shapes.get(x);
+    if (!s) throw new Error(`grad tape: no shape known for ${x}`);
+    return s;
+  }
+
+  // ---- forward ops ------------------------------------------------------------------------
+
+  /** x [M, K] · w [K, N] + b [N]. */
+  gemm(x: string, w: string, b: string): string {
+    const [m] = this.shape(x);
+    const [k, n] = this.shape(w);
+    const y = this.op(this.g.gemm(x, w, b), [m!, n!], [x, w, b], (dy) => {
+      this.accumulate(x, () => this.g.node('Gemm', [dy, w], { transB: { i: 1 } }));
+      this.accumulate(w, () => this.g.node('Gemm', [x, dy], { transA: { i: 1 } }));
+      this.accumulate(b, () => this.sumTo(dy, [n!]));
+    });
+    if (this.shape(x)[1] !== k) throw new Error(`grad tape: gemm of [${this.shape(x)}] and [${this.shape(w)}]`);
+    return y;
+  }
+
+  /** Batched a [..., M, K] · b [..., K, N], the same batch dims on both. */
+  matMul(a: string, b: string): string {
+    const sa = this.shape(a);
+    const sb = this.shape(b);
+    const out = [...sa.slice(0, -1), sb[sb.length - 1]!];
+    return this.op(this.g.matMul(a, b), out, [a, b], (dy) => {
+      this.accumulate(a, () => this.fusedMatMul(dy, b, false, true));
+      this.accumulate(b, () => this.fusedMatMul(a, dy, true, false));
+    });
+  }
+
+  /** a + b, numpy broadcasting. */
+  add(a: string, b: string): string {
+    const out = broadcastShape(this.shape(a), this.shape(b));
+    return this.op(this.g.add(a, b), out, [a, b], (dy) => {
+      this.accumulate(a, () => this.sumTo(dy, this.shape(a)));
+      this.accumulate(b, () => this.sumTo(dy, this.shape(b)));
+    });
+  }
+
+  /** x · s for a constant s. */
+  scale(x: string, s: number): string {
+    return this.op(this.g.node('Mul', [x, this.scalar(s)]), this.shape(x), [x], (dy) => {
+      this.accumulate(x, () => this.g.node('Mul', [dy, this.scalar(s)]));
+    });
+  }
+
+  reshape(x: string, dims: readonly number[]): string {
+    const from = this.shape(x);
+    if (product(from) !== product(dims)) throw new Error(`grad tape: reshape [${from}] → [${dims}]`);
+    return this.op(this.g.reshape(x, dims), dims, [x], (dy) => this.accumulate(x, () => this.g.reshape(dy, from)));
+  }
+
+  transpose(x: string, perm: readonly number[]): string {
+    const s = this.shape(x);
+    const inverse = perm.map((_, i) => perm.indexOf(i));
+    return this.op(this.g.transpose(x, perm), perm.map((p) => s[p]!), [x], (dy) => {
+      this.accumulate(x, () => this.g.transpose(dy, inverse));
+    });
+  }
+
+  /** Splits x into `parts` equal pieces along `axis`; the gradient concatenates theirs (zeros for a piece that got none). */
+  split(x: string, axis: number, parts: number): string[] {
+    const s = this.shape(x);
+    const piece = [...s];
+    piece[axis] = s[axis]! / parts;
+    const outs = this.g.nodeOutputs('Split', [x], parts, { axis: { i: axis } });
+    for (const o of outs) this.shapes.set(o, piece);
+    this.recordMany(outs, [x], (dys) => {
+      const all = dys.map((dy, i) => dy ?? this.zeros(piece, `${outs[i]}_zero`));
+      this.accumulate(x, () => this.g.node('Concat', all, { axis: { i: axis } }));
+    });
+    return outs;
+  }
+
+  /** Softmax over the last axis. */
+  softmax(x: string): string {
+    const y = this.op(this.g.softmax(x), this.shape(x), [x], (dy) => {
+      this.accumulate(x, () => {
+        // dx = y · (dy − Σ_last dy·y)
+        const dot = this.g.node('ReduceSum', [this.g.node('Mul', [dy, y]), this.g.int64s([-1])], { keepdims: { i: 1 } });
+        return this.g.node('Mul', [y, this.g.node('Sub', [dy, dot])]);
+      });
+    });
+    return y;
+  }
+
+  /** LayerNorm over the last axis of a 2-D x [R, D], gain g [D], bias b [D]. */
+  layerNorm(x: string, gain: string, bias: string, eps: number): string {
+    const [r, d] = this.shape(x);
+    const [y, mean, invStd] = this.g.nodeOutputs('LayerNormalization', [x, gain, bias], 3, { axis: { i: -1 }, epsilon: { f: eps } });
+    return this.op(y!, [r!, d!], [x, gain, bias], (dy) => {
+      const { g } = this;
+      const xh = g.node('Mul', [g.node('Sub', [x, mean!]), invStd!]);
+      this.accumulate(bias, () => this.sumTo(dy, [d!]));
+      this.accumulate(gain, () => this.sumTo(g.node('Mul', [dy, xh]), [d!], [r!, d!]));
+      this.accumulate(x, () => {
+        // dx = r · (dx̂ − mean(dx̂) − x̂ · mean(dx̂ · x̂)), dx̂ = dy · g
+        const dxh = g.node('Mul', [dy, gain]);
+        const m1 = g.node('ReduceMean', [dxh], { axes: { ints: [-1] }, keepdims: { i: 1 } });
+        const m2 = g.node('ReduceMean', [g.node('Mul', [dxh, xh])], { axes: { ints: [-1] }, keepdims: { i: 1 } });
+        return g.node('Mul', [g.node('Sub', [g.node('Sub', [dxh, m1]), g.node('Mul', [xh, m2])]), invStd!]);
+      });
+    });
+  }
+
+  /** x · σ(αx) (layers.ts's GELU). */
+  quickGelu(x: string, alpha: number): string {
+    return this.op(this.g.quickGelu(x, alpha), this.shape(x), [x], (dy) => {
+      this.accumulate(x, () => {
+        // dy · (s + αx·s·(1 − s)), s = σ(αx)
+        const { g } = this;
+        const ax = g.node('Mul', [x, this.scalar(alpha)]);
+        const s = g.node('Sigmoid', [ax]);
+        const t = g.node('Mul', [g.node('Mul', [ax, s]), g.node('Sub', [this.scalar(1), s])]);
+        return g.node('Mul', [dy, g.node('Add', [s, t])]);
+      });
+    });
+  }
+
+  /** Rows of `table` [V, D] at int32 `indices` [R] → [R, D]. Its gradient is one-hot(indices)ᵀ · dy. */
+  gather(table: string, indices: string): string {
+    const [v, d] = this.shape(table);
+    const [r] = this.shape(indices);
+    return this.op(this.g.node('Gather', [table, indices]), [r!, d!], [table], (dy) => {
+      this.accumulate(table, () => this.g.node('Gemm', [this.oneHot(indices, v!), dy], { transA: { i: 1 } }));
+    });
+  }
+
+  /** float32 one-hot rows [R, depth] of int32 `indices` [R]. */
+  oneHot(indices: string, depth: number): string {
+    const { g } = this;
+    const idx = g.node('Cast', [indices], { to: { i: 7 } }); // int64
+    return g.node('OneHot', [idx, g.int64s([depth]), g.floats([0, 1])], { axis: { i: -1 } });
+  }
+
+  // ---- backward ---------------------------------------------------------------------------
+
+  /**
+   * Appends the backward pass from `value`, whose gradient is `seed` (a value of the same shape),
+   * and returns the gradient of each of `wrt` (zeros where none reaches it).
+   */
+  backward(value: string, seed: string, wrt: readonly string[]): Record<string, string> {
+    this.grads = new Map([[value, seed]]);
+    this.shapes.set(seed, this.shape(value));
+    for (let i = this.tape.length - 1; i >= 0; i--) {
+      const { outputs, back } = this.tape[i]!;
+      const dys = outputs.map((o) => this.grads.get(o));
+      if (dys.some((d) => d !== undefined)) back(dys);
+    }
+    const out: Record<string, string> = {};
+    for (const w of wrt) out[w] = this.grads.get(w) ?? this.zeros(this.shape(w), `${w}_nograd`);
+    return out;
+  }
+
+  // ---- helpers ----------------------------------------------------------------------------
+
+  /** Records an op's output and backward when any of `from` needs a gradient. */
+  private op(y: string, dims: readonly number[], from: readonly string[], back: Backward): string {
+    this.record(y, dims, from, back);
+    return y;
+  }
+
+  private record(y: string, dims: readonly number[], from: readonly string[], back: Backward): void {
+    this.shapes.set(y, [...dims]);
+    this.recordMany([y], from, ([dy]) => back(dy!));
+  }
+
+  private recordMany(ys: readonly string[], from: readonly string[], back: BackwardMany): void {
+    if (!from.some((f) => this.tracked.has(f))) return;
+    for (const y of ys) this.tracked.add(y);
+    this.tape.push({ outputs: ys, back });
+  }
+
+  /** Adds `grad()` to x's gradient (summing contributions), if x needs one. */
+  private accumulate(x: string, grad: () => string): void {
+    if (!this.tracked.has(x)) return;
+    const d = grad();
+    const had = this.grads.get(x);
+    const sum = had === undefined ? d : this.g.add(had, d);
+    this.shapes.set(sum, this.shape(x));
+    this.shapes.set(d, this.shape(x));
+    this.grads.set(x, sum);
+  }
+
+  /** dy summed down to `dims` (undoing numpy broadcasting). */
+  private sumTo(dy: string, dims: readonly number[], from = this.shape(dy)): string {
+    const lead = from.length - dims.length;
+    const axes: number[] = [];
+    for (let i = 0; i < from.length; i++) if (i < lead || (dims[i - lead] === 1 && from[i] !== 1)) axes.push(i);
+    if (axes.length === 0) return dy;
+    const summed = this.g.node('ReduceSum', [dy, this.g.int64s(axes)], { keepdims: { i: 1 } });
+    return this.g.reshape(summed, dims);
+  }
+
+  private fusedMatMul(a: string, b: string, transA: boolean, transB: boolean): string {
+    return this.g.node('FusedMatMul', [a, b], { transA: { i: transA ? 1 : 0 }, transB: { i: transB ? 1 : 0 }, alpha: { f: 1 } }, MS_DOMAIN);
+  }
+
+  private scalar(v: number): string {
+    return this.g.floats([v], []);
+  }
+
+  private zeros(dims: readonly number[], name: string): string {
+    const z = this.g.weight(name, new Float32Array(product(dims)), dims);
+    this.shapes.set(z, [...dims]);
+    return z;
+  }
+}
+
+/** numpy broadcasting of two shapes. */
+export function broadcastShape(a: readonly number[], b: readonly number[]): number[] {
+  const n = Math.max(a.length, b.length);
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const x = a[a.length - n + i] ?? 1;
+    const y = b[b.length - n + i] ?? 1;
+    if (x !== y && x !== 1 && y !== 1) throw new Error(`grad tape: cannot broadcast [${a}] with [${b}]`);
+    out.push(Math.max(x, y));
+  }
+  return out;
+}

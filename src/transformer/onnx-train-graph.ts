@@ -1,0 +1,113 @@
+/**
+ * One training step of the masked transformer (model.ts) as one ONNX graph: the forward pass, the
+ * masked label-smoothed cross-entropy of masking.ts, and the backward pass to every weight (and,
+ * when asked, to the text embeddings, so that a trainable text encoder can take its gradient from
+ * there). Weights are graph inputs, not baked in, so one compiled session serves every step.
+ *
+ * Inputs: every weight under its model name; `tokens` int32 [B, N] (maskId where masked),
+ * `targets` int32 [B·N], `weights` float32 [B·N] (1 where masked), `text` float32 [B·L, textDim],
+ * `text_bias` float32 [B, L]. Outputs: `loss` and `correct` (masked tokens whose argmax is right,
+ * summed) as float32 [], `grad:<weight>` for every weight, and `grad:text` when `textGrad`.
+ *
+ * The layers follow nn/layers.ts op for op; test/transformer-compiled-train.test.ts holds the loss
+ * and every gradient to tfjs autograd on the same model.
+ */
+import { GradTape } from '../backend/onnx/autodiff.js';
+import type { GraphSpec } from '../backend/onnx/graphs.js';
+import { GELU_K } from '../nn/fused-kernels.js';
+import type { MaskedTransformer } from './model.js';
+
+const LN_EPS = 1e-5;
+
+export interface TrainGraphOptions {
+  batch: number;
+  textLength: number;
+  labelSmoothing: number;
+  /** Also output the gradient of the text embeddings (`grad:text`). */
+  textGrad: boolean;
+}
+
+/** The differentiable layers of nn/layers.ts over a tape whose weights are inputs named like the model's. */
+class TapeLayers {
+  constructor(readonly t: GradTape) {}
+
+  linear(x: string, scope: string): string {
+    return this.t.gemm(x, `${scope}.w`, `${scope}.b`);
+  }
+
+  layerNorm(x: string, scope: string): string {
+    return this.t.layerNorm(x, `${scope}.g`, `${scope}.b`, LN_EPS);
+  }
+
+  mlp(x: string, scope: string): string {
+    return this.linear(this.t.quickGelu(this.linear(x, `${scope}.fc`), GELU_K), `${scope}.proj`);
+  }
+
+  /** layers.ts Attention: queries from x [B·T, D], keys and values from context [B·S, Dc]. */
+  attention(x: string, context: string, a: { batch: number; t: number; s: number; heads: number; d: number; keyBias?: string }, scope: string): string {
+    const { t: tape } = this;
+    const dh = a.d / a.heads;
+    const heads = (y: string, len: number, perm: number[]) => tape.transpose(tape.reshape(y, [a.batch, len, a.heads, dh]), perm);
+    const q = tape.scale(this.linear(x, `${scope}.q`), 1 / Math.sqrt(dh));
+    // kv's columns are [k heads | v heads]
+    const [k, v] = tape.split(this.linear(context, `${scope}.kv`), 1, 2) as [string, string];
+    let scores = tape.matMul(heads(q, a.t, [0, 2, 1, 3]), heads(k, a.s, [0, 2, 3, 1])); // [B, H, T, S]
+    if (a.keyBias) scores = tape.add(scores, tape.reshape(a.keyBias, [a.batch, 1, 1, a.s]));
+    const out = tape.matMul(tape.softmax(scores), heads(v, a.s, [0, 2, 1, 3])); // [B, H, T, dh]
+    return this.linear(tape.reshape(tape.transpose(out, [0, 2, 1, 3]), [a.batch * a.t, a.d]), `${scope}.proj`);
+  }
+
+  block(x: string, a: { batch: number; t: number; heads: number; d: number; context: string; s: number; bias: string }, scope: string): string {
+    const { t: tape } = this;
+    const n = this.layerNorm(x, `${scope}.ln1`);
+    x = tape.add(x, this.attention(n, n, { batch: a.batch, t: a.t, s: a.t, heads: a.heads, d: a.d }, `${scope}.attn`));
+    x = tape.add(x, this.attention(this.layerNorm(x, `${scope}.ln_cross`), a.context, { ...a, keyBias: a.bias }, `${scope}.cross`));
+    return tape.add(x, this.mlp(this.layerNorm(x, `${scope}.ln2`), `${scope}.mlp`));
+  }
+}
+
+export function transformerTrainGraph(model: MaskedTransformer, o: TrainGraphOptions): GraphSpec {
+  const c = model.config;
+  const n = model.tokens;
+  const b = o.batch;
+  const k = c.codebookSize;
+  const tape = new GradTape();
+  const { g } = tape;
+  const names = Object.keys(model.variables());
+  const vars = model.variables();
+  for (const name of names) tape.input(name, 'float32', vars[name]!.shape, true);
+  const tokens = tape.input('tokens', 'int32', [b * n]);
+  const targets = tape.input('targets', 'int32', [b * n]);
+  const weights = tape.input('weights', 'float32', [b * n]);
+  const text = tape.input('text', 'float32', [b * o.textLength, c.textDim], o.textGrad);
+  const textBias = tape.input('text_bias', 'float32', [b, o.textLength]);
+  const nn = new TapeLayers(tape);
+
+  // forward: embeddings + (row + column) positions, blocks, final LayerNorm, head
+  const pos = tape.reshape(tape.add('pos.row', 'pos.col'), [n, c.width]);
+  let x = tape.reshape(tape.add(tape.reshape(tape.gather('embed', tokens), [b, n, c.width]), pos), [b * n, c.width]);
+  const block = { batch: b, t: n, heads: c.heads, d: c.width, context: text, s: o.textLength, bias: textBias };
+  for (let i = 0; i < c.depth; i++) x = nn.block(x, block, `blocks.${i}`);
+  const logits = nn.linear(nn.layerNorm(x, 'norm'), 'head'); // [B·N, K]
+
+  // masked, label-smoothed cross-entropy (masking.ts) and its gradient, written directly:
+  // loss = Σ_r w_r · −Σ_k t_rk · log p_rk / max(Σ w, 1), t = (1 − ε)·onehot + ε/K;  dlogits = (p − t) · w / max(Σ w, 1)
+  const eps = o.labelSmoothing;
+  const target = g.node('Add', [g.node('Mul', [tape.oneHot(targets, k), g.floats([1 - eps], [])]), g.floats([eps / k], [])]);
+  const logp = g.node('LogSoftmax', [logits], { axis: { i: -1 } });
+  const perToken = g.node('Neg', [g.node('ReduceSum', [g.node('Mul', [target, logp]), g.int64s([1])], { keepdims: { i: 0 } })]);
+  const denom = g.node('Max', [g.node('ReduceSum', [weights, g.int64s([0])], { keepdims: { i: 0 } }), g.floats([1], [])]);
+  const loss = g.node('Div', [g.node('ReduceSum', [g.node('Mul', [perToken, weights]), g.int64s([0])], { keepdims: { i: 0 } }), denom]);
+  const rowScale = g.reshape(g.node('Div', [weights, denom]), [b * n, 1]);
+  const dLogits = g.node('Mul', [g.node('Sub', [g.node('Exp', [logp]), target]), rowScale]);
+  const hit = g.node('Cast', [g.node('Equal', [g.node('ArgMax', [logits], { axis: { i: 1 }, keepdims: { i: 0 } }), g.node('Cast', [targets], { to: { i: 7 } })])], { to: { i: 1 } });
+  const correct = g.node('ReduceSum', [g.node('Mul', [hit, weights]), g.int64s([0])], { keepdims: { i: 0 } });
+
+  const wrt = o.textGrad ? [...names, text] : names;
+  const grads = tape.backward(logits, dLogits, wrt);
+  g.output(loss, 'loss', 'float32', []);
+  g.output(correct, 'correct', 'float32', []);
+  for (const name of names) g.output(grads[name]!, `grad:${name}`, 'float32', vars[name]!.shape);
+  if (o.textGrad) g.output(grads[text]!, 'grad:text', 'float32', [b * o.textLength, c.textDim]);
+  return g.build();
+}

@@ -1,0 +1,102 @@
+import * as tf from '@tensorflow/tfjs';
+import { describe, expect, it } from 'vitest';
+import { valueAndGrads } from '../src/nn/params.js';
+import { compiledGrads } from '../src/transformer/compiled-training.js';
+import { TransformerConfigSchema } from '../src/transformer/config.js';
+import { maskedCrossEntropy } from '../src/transformer/masking.js';
+import { MaskedTransformer } from '../src/transformer/model.js';
+import { transformerTrainGraph } from '../src/transformer/onnx-train-graph.js';
+import { expectCloseRelative, scrambleWeights } from './helpers/weights.js';
+
+/** A training step's forward and backward compiled to one ONNX Runtime session, against tfjs autograd. */
+describe('compiled transformer training step (one ONNX Runtime session)', () => {
+  const config = TransformerConfigSchema.parse({ codebookSize: 24, grid: 4, width: 32, depth: 2, heads: 4, mlpRatio: 2, textDim: 12 });
+  const batch = 3;
+  const length = 5;
+  const n = 16;
+  const smoothing = 0.1;
+
+  function setup(seed: number) {
+    const model = new MaskedTransformer(config, seed);
+    scrambleWeights(model.variables(), seed, 0.2);
+    const targets = Int32Array.from({ length: batch * n }, (_, i) => (i * 7 + seed) % config.codebookSize);
+    const weights = Float32Array.from({ length: batch * n }, (_, i) => (i % 3 === 0 || i % 5 === 1 ? 1 : 0));
+    const input = Int32Array.from(targets, (t, i) => (weights[i] ? model.maskId : t));
+    // the last prompt is padded after two tokens
+    const bias = Array.from({ length: batch * length }, (_, i) => (i >= (batch - 1) * length + 2 ? -1e9 : 0));
+    const text = { embeddings: tf.randomNormal([batch * length, config.textDim], 0, 1, 'float32', seed) as tf.Tensor2D, keyBias: tf.tensor2d(bias, [batch, length]) };
+    return { model, input, targets, weights, text };
+  }
+
+  /** tfjs autograd's loss, hits and gradients (weights and text embeddings) for the same batch. */
+  function reference(s: ReturnType<typeof setup>) {
+    const textVar = tf.variable(s.text.embeddings, true);
+    const vars = { ...s.model.variables(), '@text': textVar };
+    let hits = 0;
+    const { value, grads } = valueAndGrads(() => {
+      const logits = s.model.logits(tf.tensor2d(s.input, [batch, n], 'int32'), { embeddings: textVar as unknown as tf.Tensor2D, keyBias: s.text.keyBias });
+      hits = tf.tidy(() => tf.sum(tf.mul(tf.cast(tf.equal(tf.argMax(logits, 1), tf.tensor1d(s.targets, 'int32')), 'float32'), tf.tensor1d(s.weights))).dataSync()[0]!);
+      return maskedCrossEntropy(logits, tf.tensor1d(s.targets, 'int32'), tf.tensor1d(s.weights), smoothing);
+    }, vars);
+    const loss = value.dataSync()[0]!;
+    const out = { loss, hits, grads: Object.fromEntries(Object.entries(grads).map(([k, g]) => [k, g.dataSync() as Float32Array])) };
+    tf.dispose([value, textVar, ...Object.values(grads)]);
+    return out;
+  }
+
+  it('gives tfjs autograd’s loss, hits and every gradient, the text embeddings’ included', () => {
+    const s = setup(1);
+    const ref = reference(s);
+    const got = compiledGrads(s.model, s, smoothing, true);
+    expect(got.loss).toBeCloseTo(ref.loss, 4);
+    expect(got.correct).toBe(ref.hits);
+    const names = Object.keys(s.model.variables());
+    expect(Object.keys(got.grads).sort()).toEqual([...names].sort());
+    for (const name of names) {
+      const g = got.grads[name]!.dataSync() as Float32Array;
+      try {
+        expectCloseRelative(g, ref.grads[name]!, 2e-4, 1e-6);
+      } catch (err) {
+        throw new Error(`gradient of ${name}: ${(err as Error).message}`);
+      }
+    }
+    expectCloseRelative(got.textGrad!.dataSync() as Float32Array, ref.grads['@text']!, 2e-4, 1e-6);
+    // padded text keys get no gradient
+    const dText = got.textGrad!.arraySync();
+    for (let t = 2; t < length; t++) for (const v of dText[(batch - 1) * length + t]!) expect(Math.abs(v)).toBeLessThan(1e-9);
+    tf.dispose([...Object.values(got.grads), got.textGrad!, s.text.embeddings, s.text.keyBias]);
+    s.model.dispose();
+  });
+
+  it('lowers the loss when its gradients are applied, and leaks no tensors', () => {
+    const s = setup(2);
+    const before = tf.memory().numTensors;
+    const losses: number[] = [];
+    for (let step = 0; step < 12; step++) {
+      const got = compiledGrads(s.model, s, smoothing, false);
+      losses.push(got.loss);
+      expect(got.textGrad).toBeUndefined();
+      for (const [name, v] of Object.entries(s.model.variables())) {
+        const next = tf.tidy(() => tf.sub(v, tf.mul(got.grads[name]!, 0.5)));
+        v.assign(next);
+        next.dispose();
+      }
+      tf.dispose(Object.values(got.grads));
+    }
+    expect(losses[11]!).toBeLessThan(losses[0]! * 0.8);
+    expect(tf.memory().numTensors).toBe(before);
+    tf.dispose([s.text.embeddings, s.text.keyBias]);
+    s.model.dispose();
+  });
+
+  it('outputs a gradient for every weight, named after it, and refuses a wrong token count', () => {
+    const s = setup(3);
+    const spec = transformerTrainGraph(s.model, { batch, textLength: length, labelSmoothing: smoothing, textGrad: false });
+    const outputs = spec.outputs.map((o) => o.name);
+    for (const name of Object.keys(s.model.variables())) expect(outputs).toContain(`grad:${name}`);
+    expect(outputs).not.toContain('grad:text');
+    expect(() => compiledGrads(s.model, { ...s, input: s.input.subarray(1) }, smoothing, false)).toThrow(/47 tokens for 3 prompts/);
+    tf.dispose([s.text.embeddings, s.text.keyBias]);
+    s.model.dispose();
+  });
+});
