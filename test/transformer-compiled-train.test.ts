@@ -2,7 +2,9 @@ import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
 import { valueAndGrads } from '../src/nn/params.js';
 import { compiledGrads } from '../src/transformer/compiled-training.js';
-import { TransformerConfigSchema } from '../src/transformer/config.js';
+import { BuiltinTextEncoder } from '../src/text/builtin.js';
+import { TransformerConfigSchema, TransformerTrainSchema } from '../src/transformer/config.js';
+import { TransformerTrainer } from '../src/transformer/trainer.js';
 import { maskedCrossEntropy } from '../src/transformer/masking.js';
 import { MaskedTransformer } from '../src/transformer/model.js';
 import { transformerTrainGraph } from '../src/transformer/onnx-train-graph.js';
@@ -61,6 +63,10 @@ describe('compiled transformer training step (one ONNX Runtime session)', () => 
       }
     }
     expectCloseRelative(got.textGrad!.dataSync() as Float32Array, ref.grads['@text']!, 2e-4, 1e-6);
+    // the sum of squares that clipping uses covers the weights' gradients, not the text's
+    let squares = 0;
+    for (const name of names) for (const v of ref.grads[name]!) squares += v * v;
+    expect(Math.abs(got.sumSquares - squares) / squares).toBeLessThan(1e-4);
     // padded text keys get no gradient
     const dText = got.textGrad!.arraySync();
     for (let t = 2; t < length; t++) for (const v of dText[(batch - 1) * length + t]!) expect(Math.abs(v)).toBeLessThan(1e-9);
@@ -98,5 +104,30 @@ describe('compiled transformer training step (one ONNX Runtime session)', () => 
     expect(() => compiledGrads(s.model, { ...s, input: s.input.subarray(1) }, smoothing, false)).toThrow(/47 tokens for 3 prompts/);
     tf.dispose([s.text.embeddings, s.text.keyBias]);
     s.model.dispose();
+  });
+
+  it('trains through the trainer like autograd does, a trainable text encoder included', () => {
+    const captions = ['a red circle', 'a blue circle', 'a green square'];
+    const text = BuiltinTextEncoder.fromCaptions(captions, { dim: config.textDim, depth: 1, heads: 2, maxLength: 4, mlpRatio: 2 }, { seed: 4 });
+    const model = new MaskedTransformer(config, 4);
+    scrambleWeights(model.variables(), 4, 0.2);
+    const train = TransformerTrainSchema.parse({ batchSize: 3, steps: 10, warmup: 1, condDropout: 0.3 });
+    const tokens = Int32Array.from({ length: 3 * n }, (_, i) => (i * 5) % config.codebookSize);
+    const viaAutograd = new TransformerTrainer(model, text, train, { compiled: false }).computeGrads(tokens, captions);
+    const viaSession = new TransformerTrainer(model, text, train, { compiled: true }).computeGrads(tokens, captions);
+    expect(viaSession.loss).toBeCloseTo(viaAutograd.loss, 4);
+    expect(viaSession.accuracy).toBeCloseTo(viaAutograd.accuracy, 6);
+    expect(Object.keys(viaSession.grads).sort()).toEqual(Object.keys(viaAutograd.grads).sort());
+    expect(Object.keys(viaSession.grads).some((k) => k.startsWith('text/'))).toBe(true);
+    for (const [name, g] of Object.entries(viaAutograd.grads)) {
+      try {
+        expectCloseRelative(viaSession.grads[name]!.dataSync() as Float32Array, g.dataSync() as Float32Array, 2e-4, 1e-6);
+      } catch (err) {
+        throw new Error(`gradient of ${name}: ${(err as Error).message}`);
+      }
+    }
+    tf.dispose([...Object.values(viaAutograd.grads), ...Object.values(viaSession.grads)]);
+    model.dispose();
+    text.dispose();
   });
 });

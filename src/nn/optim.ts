@@ -96,11 +96,21 @@ export class AdamW {
  * The global l2 norm of `grads` and the factor that brings it down to `maxNorm` (1 when it is
  * already within, when `maxNorm` is 0, or when the norm is not finite), for `AdamW.apply`.
  */
-export function clipScale(grads: Record<string, tf.Tensor>, maxNorm: number): { norm: number; scale: number } {
-  const names = Object.keys(grads);
-  const normT = tf.tidy(() => tf.sqrt(tf.addN(names.map((n) => tf.sum(tf.square(grads[n]!))))));
-  const norm = normT.dataSync()[0]!;
-  normT.dispose();
+/** The sum of the squares of some gradients' entries, already computed where they were made. */
+export interface KnownSquares {
+  sum: number;
+  names: ReadonlySet<string>;
+}
+
+export function clipScale(grads: Record<string, tf.Tensor>, maxNorm: number, known?: KnownSquares): { norm: number; scale: number } {
+  const names = Object.keys(grads).filter((n) => !known?.names.has(n));
+  let squares = known?.sum ?? 0;
+  if (names.length > 0) {
+    const sumT = tf.tidy(() => tf.addN(names.map((n) => tf.sum(tf.square(grads[n]!)))));
+    squares += sumT.dataSync()[0]!;
+    sumT.dispose();
+  }
+  const norm = Math.sqrt(squares);
   if (!(maxNorm > 0) || norm <= maxNorm || !Number.isFinite(norm)) return { norm, scale: 1 };
   return { norm, scale: maxNorm / (norm + 1e-6) };
 }

@@ -4,7 +4,7 @@
  * save and `--resume` restores.
  */
 import * as tf from '@tensorflow/tfjs';
-import { AdamW, clipScale } from '../nn/optim.js';
+import { AdamW, clipScale, type KnownSquares } from '../nn/optim.js';
 import { warmupCosine } from '../nn/schedules.js';
 import type { Checkpoint } from '../io/checkpoint.js';
 import { assignWeights } from '../io/tensors.js';
@@ -18,6 +18,8 @@ export interface StepMetrics {
 export interface Grads {
   grads: Record<string, tf.Tensor>;
   loss: number;
+  /** Squares already summed for some of `grads` (e.g. inside a compiled step), so clipping skips them. */
+  squares?: KnownSquares;
 }
 
 export interface OptimizedSchedule {
@@ -51,7 +53,7 @@ export class Optimized {
   /** Clips and applies gradients (disposing them). */
   applyGrads(g: Grads): StepMetrics {
     const lr = this.lr();
-    const clip = clipScale(g.grads, this.sched.clip);
+    const clip = clipScale(g.grads, this.sched.clip, g.squares);
     this.opt.apply(g.grads, lr, clip.scale);
     tf.dispose(Object.values(g.grads));
     this.step++;

@@ -19,6 +19,8 @@ export interface CompiledGrads {
   correct: number;
   /** Per model weight name, as tensors the caller disposes. */
   grads: Record<string, tf.Tensor>;
+  /** Σ of the squares of every entry of `grads` (for clipping by global norm). */
+  sumSquares: number;
   /** d loss / d text embeddings [B·L, textDim] when asked for (the caller disposes it). */
   textGrad?: tf.Tensor2D;
 }
@@ -65,6 +67,7 @@ export function compiledGrads(model: MaskedTransformer, batch: CompiledBatch, la
     loss: (out.loss as Float32Array)[0]!,
     correct: (out.correct as Float32Array)[0]!,
     grads,
+    sumSquares: (out.grad_sq as Float32Array)[0]!,
     textGrad: textGrad ? tf.tensor2d(out['grad:text'] as Float32Array, batch.text.embeddings.shape) : undefined,
   };
 }

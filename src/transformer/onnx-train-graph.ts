@@ -7,7 +7,8 @@
  * Inputs: every weight under its model name; `tokens` int32 [B, N] (maskId where masked),
  * `targets` int32 [B·N], `weights` float32 [B·N] (1 where masked), `text` float32 [B·L, textDim],
  * `text_bias` float32 [B, L]. Outputs: `loss` and `correct` (masked tokens whose argmax is right,
- * summed) as float32 [], `grad:<weight>` for every weight, and `grad:text` when `textGrad`.
+ * summed) as float32 [], `grad:<weight>` for every weight, `grad_sq` (the sum of the squares of
+ * every weight gradient, for clipping by global norm) and `grad:text` when `textGrad`.
  *
  * The layers follow nn/layers.ts op for op; test/transformer-compiled-train.test.ts holds the loss
  * and every gradient to tfjs autograd on the same model.
@@ -108,6 +109,8 @@ export function transformerTrainGraph(model: MaskedTransformer, o: TrainGraphOpt
   g.output(loss, 'loss', 'float32', []);
   g.output(correct, 'correct', 'float32', []);
   for (const name of names) g.output(grads[name]!, `grad:${name}`, 'float32', vars[name]!.shape);
+  const squares = names.map((name) => g.node('ReduceSumSquare', [grads[name]!], { keepdims: { i: 0 } }));
+  g.output(g.node('Sum', squares), 'grad_sq', 'float32', []);
   if (o.textGrad) g.output(grads[text]!, 'grad:text', 'float32', [b * o.textLength, c.textDim]);
   return g.build();
 }

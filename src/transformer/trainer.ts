@@ -4,10 +4,12 @@
  * tokenizer (cached once per data set) with their captions.
  */
 import * as tf from '@tensorflow/tfjs';
+import { compiledByDefault } from '../backend/onnx/model-session.js';
 import { valueAndGrads } from '../nn/params.js';
 import { Rng } from '../random.js';
 import type { TextEncoder } from '../text/encoder.js';
-import { Optimized, scheduleOf } from '../training/optimized.js';
+import { Optimized, scheduleOf, type Grads } from '../training/optimized.js';
+import { compiledGrads } from './compiled-training.js';
 import type { TransformerTrainConfig } from './config.js';
 import { maskBatch, maskedCrossEntropy } from './masking.js';
 import type { MaskedTransformer } from './model.js';
@@ -20,9 +22,7 @@ export interface TransformerStepMetrics {
   lr: number;
 }
 
-export interface TransformerGrads {
-  grads: Record<string, tf.Tensor>;
-  loss: number;
+export interface TransformerGrads extends Grads {
   accuracy: number;
 }
 
@@ -34,13 +34,23 @@ export function trainableVariables(model: MaskedTransformer, text: TextEncoder):
   return out;
 }
 
+export interface TransformerTrainerOptions {
+  /**
+   * Gradients from the whole step compiled to one ONNX Runtime session (compiled-training.ts)
+   * instead of tfjs autograd. Default: on the onnx backend.
+   */
+  compiled?: boolean;
+}
+
 export class TransformerTrainer extends Optimized {
   private readonly rng: Rng;
+  readonly compiled: boolean;
 
-  constructor(readonly model: MaskedTransformer, readonly text: TextEncoder, readonly train: TransformerTrainConfig) {
+  constructor(readonly model: MaskedTransformer, readonly text: TextEncoder, readonly train: TransformerTrainConfig, o: TransformerTrainerOptions = {}) {
     // AdamW decays rank ≥ 2 tensors (the embedding's [MASK] row included).
     super(trainableVariables(model, text), scheduleOf(train, 0.96));
     this.rng = new Rng(train.seed + 11);
+    this.compiled = o.compiled ?? compiledByDefault();
   }
 
   /**
@@ -52,6 +62,9 @@ export class TransformerTrainer extends Optimized {
     const n = this.model.tokens;
     const { input, masked } = maskBatch(tokens, b, n, this.model.maskId, this.rng);
     const prompts = captions.map((c) => (this.rng.next() < this.train.condDropout ? '' : c));
+    let maskedCount = 0;
+    for (let i = 0; i < masked.length; i++) maskedCount += masked[i]!;
+    if (this.compiled) return this.compiledStep(input, tokens, masked, prompts, maskedCount);
     const inputT = tf.tensor2d(input, [b, n], 'int32');
     const targetT = tf.tensor1d(tokens, 'int32');
     const weightT = tf.tensor1d(masked, 'float32');
@@ -64,10 +77,35 @@ export class TransformerTrainer extends Optimized {
     }, this.vars);
     const loss = value.dataSync()[0]!;
     const hits = correct!.dataSync()[0]!;
-    let maskedCount = 0;
-    for (let i = 0; i < masked.length; i++) maskedCount += masked[i]!;
     tf.dispose([value, correct!, inputT, targetT, weightT]);
     return { grads, loss, accuracy: hits / Math.max(1, maskedCount) };
+  }
+
+  /**
+   * The same batch through one compiled ONNX Runtime session; a trainable text encoder takes its
+   * gradient from the session's gradient of the text embeddings (a vector-Jacobian product in tfjs).
+   */
+  private compiledStep(input: Int32Array, targets: Int32Array, masked: Float32Array, prompts: string[], maskedCount: number): TransformerGrads {
+    const enc = this.text.encode(prompts);
+    const text = { embeddings: enc.embeddings, keyBias: enc.keyBias };
+    const out = compiledGrads(this.model, { input, targets, weights: masked, text }, this.train.labelSmoothing, this.text.trainable);
+    tf.dispose([enc.embeddings, enc.keyBias]);
+    const grads: Record<string, tf.Tensor> = {};
+    for (const [k, g] of Object.entries(out.grads)) grads[`transformer/${k}`] = g;
+    if (out.textGrad) {
+      const dText = out.textGrad;
+      const textVars: Record<string, tf.Variable> = {};
+      for (const [k, v] of Object.entries(this.text.variables())) textVars[`text/${k}`] = v;
+      const { value, grads: tg } = valueAndGrads(() => {
+        const e = this.text.encode(prompts);
+        tf.dispose(e.keyBias);
+        return tf.sum(tf.mul(e.embeddings, dText));
+      }, textVars);
+      tf.dispose([value, dText]);
+      Object.assign(grads, tg);
+    }
+    const squares = { sum: out.sumSquares, names: new Set(Object.keys(out.grads).map((k) => `transformer/${k}`)) };
+    return { grads, loss: out.loss, accuracy: out.correct / Math.max(1, maskedCount), squares };
   }
 
   /** Clips and applies gradients (disposing them). */
