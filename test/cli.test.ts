@@ -27,14 +27,16 @@ describe('maskgen CLI', () => {
     for (const c of ['data', 'train-tokenizer', 'reconstruct', 'train-transformer', 'generate', 'bench']) expect(stdout).toContain(c);
   });
 
-  it('bench generate on onnx runs the compiled model by default and tfjs kernels with --no-compiled', async () => {
-    const small = ['bench', 'generate', '--backend', 'onnx', '--width', '32', '--depth', '1', '--heads', '2', '--grid', '4', '--codebook', '16', '--text-tokens', '4', '--steps', '2', '--runs', '1'];
-    for (const [flags, compiled] of [[[], true], [['--no-compiled'], false]] as const) {
-      const r = await maskgen(...small, ...flags);
-      expect(r.code, r.stderr).toBe(0);
-      const j = lastJson(r.stdout);
-      expect([j.bench, j.backend, j.compiled]).toEqual(['generate', 'onnx', compiled]);
-      expect(j.msPerImage).toBeGreaterThan(0);
+  it('bench generate and train-transformer on onnx run compiled sessions by default and tfjs kernels with --no-compiled', async () => {
+    const small = ['--backend', 'onnx', '--width', '32', '--depth', '1', '--heads', '2', '--grid', '4', '--codebook', '16', '--text-tokens', '4', '--runs', '1'];
+    for (const [bench, extra, field] of [['generate', ['--steps', '2'], 'msPerImage'], ['train-transformer', ['--batch-size', '4'], 'tokensPerSec']] as const) {
+      for (const [flags, compiled] of [[[], true], [['--no-compiled'], false]] as const) {
+        const r = await maskgen('bench', bench, ...small, ...extra, ...flags);
+        expect(r.code, r.stderr).toBe(0);
+        const j = lastJson(r.stdout);
+        expect([j.bench, j.backend, j.compiled]).toEqual([bench, 'onnx', compiled]);
+        expect(j[field]).toBeGreaterThan(0);
+      }
     }
   });
 

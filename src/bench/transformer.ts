@@ -57,6 +57,8 @@ export function transformerFlops(c: TransformerConfig, textLength: number): numb
 
 export interface TrainTransformerBench {
   backend: string;
+  /** Whether each step's gradients came from one compiled ONNX Runtime session (the onnx backend) or tfjs autograd. */
+  compiled: boolean;
   config: TransformerConfig;
   batchSize: number;
   textTokens: number;
@@ -65,10 +67,10 @@ export interface TrainTransformerBench {
   gflops: number;
 }
 
-export async function benchTrainTransformer(config: TransformerConfig, batchSize: number, textTokens: number, runs = 5): Promise<TrainTransformerBench> {
+export async function benchTrainTransformer(config: TransformerConfig, batchSize: number, textTokens: number, runs = 5, compiled = compiledByDefault()): Promise<TrainTransformerBench> {
   const model = new MaskedTransformer(config, 0);
   const text = new FixedText(config.textDim, textTokens);
-  const trainer = new TransformerTrainer(model, text, TransformerTrainSchema.parse({ batchSize, steps: 1000, warmup: 10 }));
+  const trainer = new TransformerTrainer(model, text, TransformerTrainSchema.parse({ batchSize, steps: 1000, warmup: 10 }), { compiled });
   const n = model.tokens;
   const tokens = Int32Array.from({ length: batchSize * n }, (_, i) => (i * 7919) % config.codebookSize);
   const captions = Array.from({ length: batchSize }, (_, i) => `caption ${i}`);
@@ -78,6 +80,7 @@ export async function benchTrainTransformer(config: TransformerConfig, batchSize
   text.dispose();
   return {
     backend: tf.getBackend(),
+    compiled,
     config,
     batchSize,
     textTokens,

@@ -65,7 +65,13 @@ function transformerOptions(y: Argv<GlobalArgs>, training: boolean): Argv<Transf
     .option('images', { type: 'number', default: 1, describe: 'images generated together', hidden: training })
     .option('steps', { type: 'number', default: 12, describe: 'decoding steps', hidden: training })
     .option('runs', { type: 'number', default: 5, describe: 'measured runs (the median is reported)' })
-    .option('compiled', { type: 'boolean', default: true, describe: 'on the onnx backend, run the model as one compiled ONNX Runtime session a step (--no-compiled: as tfjs kernels, one ORT call each)', hidden: training }) as unknown as Argv<TransformerArgs>;
+    .option('compiled', {
+      type: 'boolean',
+      default: true,
+      describe: training
+        ? 'on the onnx backend, compute each step\'s gradients in one compiled ONNX Runtime session (--no-compiled: tfjs autograd, one ORT call a kernel)'
+        : 'on the onnx backend, run the model as one compiled ONNX Runtime session a step (--no-compiled: as tfjs kernels, one ORT call each)',
+    }) as unknown as Argv<TransformerArgs>;
 }
 
 function transformerConfig(a: TransformerArgs) {
@@ -86,7 +92,7 @@ const trainTransformer: CommandModule<GlobalArgs, TransformerArgs> = {
   builder: (y: Argv<GlobalArgs>) => transformerOptions(y, true),
   handler: handle(async (args: TransformerArgs) => {
     await startBackend(args);
-    const r = await benchTrainTransformer(transformerConfig(args), positiveInt(args.batchSize, '--batch-size'), positiveInt(args.textTokens, '--text-tokens'), positiveInt(args.runs, '--runs'));
+    const r = await benchTrainTransformer(transformerConfig(args), positiveInt(args.batchSize, '--batch-size'), positiveInt(args.textTokens, '--text-tokens'), positiveInt(args.runs, '--runs'), args.compiled && compiledByDefault());
     process.stdout.write(JSON.stringify({ bench: 'train-transformer', ...r }) + '\n');
   }),
 };
