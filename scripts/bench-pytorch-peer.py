@@ -1,0 +1,158 @@
+#!/usr/bin/env python3
+"""The PyTorch peer of `maskgen bench train-transformer` and `maskgen bench generate`.
+
+The same masked transformer as src/transformer/model.ts (token embedding with [MASK], row + column
+positions, pre-LN blocks with self-attention, cross-attention to 16 fixed random text tokens and a
+GELU MLP, final LayerNorm, head to codebook logits), trained with AdamW on masked, label-smoothed
+cross-entropy at batch 32; and one image generated with 12 MaskGIT steps and classifier-free
+guidance (cond and uncond in one batch of 2). Prints one JSON object, like the maskgen benches, so
+that both can be measured on the same machine in the same run:
+
+    apt-get install python3-torch          # Debian's PyTorch 1.13 (CPU)
+    /usr/bin/python3 scripts/bench-pytorch-peer.py [--threads 2] [--runs 5]
+
+Not part of the test suite and not needed by maskgen; it only sets the bar.
+"""
+import argparse
+import json
+import math
+import statistics
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class Attention(nn.Module):
+    def __init__(self, dim, heads, context_dim=None):
+        super().__init__()
+        self.heads = heads
+        self.q = nn.Linear(dim, dim)
+        self.kv = nn.Linear(context_dim or dim, 2 * dim)
+        self.proj = nn.Linear(dim, dim)
+
+    def forward(self, x, context=None):
+        b, t, d = x.shape
+        ctx = x if context is None else context
+        s = ctx.shape[1]
+        h, dh = self.heads, d // self.heads
+        q = self.q(x).view(b, t, h, dh).transpose(1, 2) / math.sqrt(dh)
+        k, v = self.kv(ctx).view(b, s, 2, h, dh).permute(2, 0, 3, 1, 4)
+        att = torch.softmax(q @ k.transpose(-1, -2), dim=-1)
+        return self.proj((att @ v).transpose(1, 2).reshape(b, t, d))
+
+
+class Block(nn.Module):
+    def __init__(self, dim, heads, mlp_ratio, text_dim):
+        super().__init__()
+        self.ln1, self.attn = nn.LayerNorm(dim), Attention(dim, heads)
+        self.ln_cross, self.cross = nn.LayerNorm(dim), Attention(dim, heads, text_dim)
+        self.ln2 = nn.LayerNorm(dim)
+        self.mlp = nn.Sequential(nn.Linear(dim, dim * mlp_ratio), nn.GELU(), nn.Linear(dim * mlp_ratio, dim))
+
+    def forward(self, x, text):
+        x = x + self.attn(self.ln1(x))
+        x = x + self.cross(self.ln_cross(x), text)
+        return x + self.mlp(self.ln2(x))
+
+
+class MaskedTransformer(nn.Module):
+    def __init__(self, codebook=512, grid=8, width=256, depth=6, heads=4, mlp_ratio=4, text_dim=256):
+        super().__init__()
+        self.mask_id, self.tokens = codebook, grid * grid
+        self.embed = nn.Embedding(codebook + 1, width)
+        self.row = nn.Parameter(torch.randn(grid, 1, width) * 0.02)
+        self.col = nn.Parameter(torch.randn(1, grid, width) * 0.02)
+        self.blocks = nn.ModuleList(Block(width, heads, mlp_ratio, text_dim) for _ in range(depth))
+        self.norm = nn.LayerNorm(width)
+        self.head = nn.Linear(width, codebook)
+
+    def forward(self, tokens, text):
+        pos = (self.row + self.col).reshape(self.tokens, -1)
+        h = self.embed(tokens) + pos
+        for block in self.blocks:
+            h = block(h, text)
+        return self.head(self.norm(h))
+
+
+def time_median(fn, runs, warmup):
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t0) * 1000)
+    return statistics.median(times)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--steps", type=int, default=12)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+
+    model = MaskedTransformer()
+    k, n, b = 512, model.tokens, args.batch_size
+    text = torch.randn(1, 16, 256)
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-4, weight_decay=0.01)
+    tokens = (torch.arange(b * n) * 7919 % k).view(b, n)
+
+    def train_step():
+        ratio = torch.cos(torch.rand(b, 1) * math.pi / 2)
+        masked = torch.rand(b, n) < ratio
+        inp = torch.where(masked, torch.full_like(tokens, model.mask_id), tokens)
+        logits = model(inp, text.expand(b, -1, -1))
+        loss = F.cross_entropy(logits.view(-1, k), tokens.view(-1), reduction="none", label_smoothing=0.1)
+        loss = (loss * masked.view(-1)).sum() / masked.sum().clamp(min=1)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+
+    train_ms = time_median(train_step, args.runs, 2)
+
+    model.eval()
+    both = torch.cat([text, torch.zeros_like(text)])
+
+    @torch.no_grad()
+    def generate():
+        grid = torch.full((1, n), model.mask_id)
+        for step in range(args.steps):
+            logits = model(grid.expand(2, -1), both)
+            guided = logits[1] + 3.0 * (logits[0] - logits[1])
+            probs = torch.softmax(guided, -1)
+            sampled = torch.multinomial(probs, 1).squeeze(-1)
+            unknown = grid[0] == model.mask_id
+            conf = torch.log(probs.gather(-1, sampled[:, None]).squeeze(-1))
+            temp = 4.5 * (1 - (step + 1) / args.steps)
+            conf = conf + temp * -torch.log(-torch.log(torch.rand(n)))
+            conf = torch.where(unknown, conf, torch.full_like(conf, math.inf))
+            still_masked = math.floor(n * math.cos(math.pi / 2 * (step + 1) / args.steps))
+            chosen = torch.where(unknown, sampled, grid[0])
+            if still_masked > 0:
+                cut = conf.topk(still_masked, largest=False).indices
+                chosen[cut] = model.mask_id
+            grid = chosen[None]
+        return grid
+
+    gen_ms = time_median(generate, args.runs, 1)
+    print(json.dumps({
+        "bench": "pytorch-peer",
+        "torch": torch.__version__,
+        "threads": args.threads,
+        "batchSize": b,
+        "msPerStep": train_ms,
+        "tokensPerSec": b * n * 1000 / train_ms,
+        "msPerImage": gen_ms,
+        "steps": args.steps,
+    }))
+
+
+if __name__ == "__main__":
+    main()
