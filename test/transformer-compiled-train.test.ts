@@ -114,7 +114,11 @@ describe('compiled transformer training step (one ONNX Runtime session)', () => 
     const train = TransformerTrainSchema.parse({ batchSize: 3, steps: 10, warmup: 1, condDropout: 0.3 });
     const tokens = Int32Array.from({ length: 3 * n }, (_, i) => (i * 5) % config.codebookSize);
     const viaAutograd = new TransformerTrainer(model, text, train, { compiled: false }).computeGrads(tokens, captions);
-    const viaSession = new TransformerTrainer(model, text, train, { compiled: true }).computeGrads(tokens, captions);
+    const compiled = new TransformerTrainer(model, text, train, { compiled: true });
+    const before = tf.memory().numTensors;
+    const viaSession = compiled.computeGrads(tokens, captions);
+    // nothing but the returned gradients is left behind
+    expect(tf.memory().numTensors - before).toBe(Object.keys(viaSession.grads).length);
     expect(viaSession.loss).toBeCloseTo(viaAutograd.loss, 4);
     expect(viaSession.accuracy).toBeCloseTo(viaAutograd.accuracy, 6);
     expect(Object.keys(viaSession.grads).sort()).toEqual(Object.keys(viaAutograd.grads).sort());

@@ -10,7 +10,7 @@ import { GraphBuilder } from '../backend/onnx/graph-builder.js';
 import { GELU_K } from './fused-kernels.js';
 
 /** The LayerNorm epsilon of layers.ts. */
-const LN_EPS = 1e-5;
+export const LN_EPS = 1e-5;
 
 export class GraphLayers {
   readonly g = new GraphBuilder();

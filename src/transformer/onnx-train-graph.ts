@@ -4,7 +4,7 @@
  * when asked, to the text embeddings, so that a trainable text encoder can take its gradient from
  * there). Weights are graph inputs, not baked in, so one compiled session serves every step.
  *
- * Inputs: every weight under its model name; `tokens` int32 [B, N] (maskId where masked),
+ * Inputs: every weight under its model name; `tokens` int32 [B·N] (maskId where masked),
  * `targets` int32 [B·N], `weights` float32 [B·N] (1 where masked), `text` float32 [B·L, textDim],
  * `text_bias` float32 [B, L]. Outputs: `loss` and `correct` (masked tokens whose argmax is right,
  * summed) as float32 [], `grad:<weight>` for every weight, `grad_sq` (the sum of the squares of
@@ -16,9 +16,8 @@
 import { GradTape } from '../backend/onnx/autodiff.js';
 import type { GraphSpec } from '../backend/onnx/graphs.js';
 import { GELU_K } from '../nn/fused-kernels.js';
+import { LN_EPS } from '../nn/onnx-layers.js';
 import type { MaskedTransformer } from './model.js';
-
-const LN_EPS = 1e-5;
 
 export interface TrainGraphOptions {
   batch: number;
@@ -74,8 +73,8 @@ export function transformerTrainGraph(model: MaskedTransformer, o: TrainGraphOpt
   const k = c.codebookSize;
   const tape = new GradTape();
   const { g } = tape;
-  const names = Object.keys(model.variables());
   const vars = model.variables();
+  const names = Object.keys(vars);
   for (const name of names) tape.input(name, 'float32', vars[name]!.shape, true);
   const tokens = tape.input('tokens', 'int32', [b * n]);
   const targets = tape.input('targets', 'int32', [b * n]);

@@ -7,9 +7,9 @@ import * as tf from '@tensorflow/tfjs';
 import { compiledByDefault } from '../backend/onnx/model-session.js';
 import { valueAndGrads } from '../nn/params.js';
 import { Rng } from '../random.js';
-import type { TextEncoder } from '../text/encoder.js';
+import type { TextEncoder, TextEncoding } from '../text/encoder.js';
 import { Optimized, scheduleOf, type Grads } from '../training/optimized.js';
-import { compiledGrads } from './compiled-training.js';
+import { compiledGrads, type CompiledGrads } from './compiled-training.js';
 import type { TransformerTrainConfig } from './config.js';
 import { maskBatch, maskedCrossEntropy } from './masking.js';
 import type { MaskedTransformer } from './model.js';
@@ -86,26 +86,32 @@ export class TransformerTrainer extends Optimized {
    * gradient from the session's gradient of the text embeddings (a vector-Jacobian product in tfjs).
    */
   private compiledStep(input: Int32Array, targets: Int32Array, masked: Float32Array, prompts: string[], maskedCount: number): TransformerGrads {
-    const enc = this.text.encode(prompts);
-    const text = { embeddings: enc.embeddings, keyBias: enc.keyBias };
-    const out = compiledGrads(this.model, { input, targets, weights: masked, text }, this.train.labelSmoothing, this.text.trainable);
-    tf.dispose([enc.embeddings, enc.keyBias]);
-    const grads: Record<string, tf.Tensor> = {};
-    for (const [k, g] of Object.entries(out.grads)) grads[`transformer/${k}`] = g;
-    if (out.textGrad) {
-      const dText = out.textGrad;
-      const textVars: Record<string, tf.Variable> = {};
-      for (const [k, v] of Object.entries(this.text.variables())) textVars[`text/${k}`] = v;
-      const { value, grads: tg } = valueAndGrads(() => {
-        const e = this.text.encode(prompts);
-        tf.dispose(e.keyBias);
-        return tf.sum(tf.mul(e.embeddings, dText));
+    const run = (enc: TextEncoding) =>
+      compiledGrads(this.model, { input, targets, weights: masked, text: enc }, this.train.labelSmoothing, this.text.trainable);
+    let out: CompiledGrads;
+    let textGrads: Record<string, tf.Tensor> = {};
+    if (this.text.trainable) {
+      // The prompts are encoded once, on the tape: the session runs in the middle, and the
+      // encoder's gradient is the product of its Jacobian with the session's gradient of the
+      // embeddings (the session's weight gradients are kept out of the tape's clean-up).
+      const textVars = Object.fromEntries(Object.entries(this.vars).filter(([k]) => k.startsWith('text/')));
+      const { value, grads } = valueAndGrads(() => {
+        const enc = this.text.encode(prompts);
+        out = run(enc);
+        for (const g of Object.values(out.grads)) tf.keep(g);
+        return tf.sum(tf.mul(enc.embeddings, out.textGrad!));
       }, textVars);
-      tf.dispose([value, dText]);
-      Object.assign(grads, tg);
+      value.dispose();
+      textGrads = grads;
+    } else {
+      const enc = this.text.encode(prompts);
+      out = run(enc);
+      tf.dispose([enc.embeddings, enc.keyBias]);
     }
-    const squares = { sum: out.sumSquares, names: new Set(Object.keys(out.grads).map((k) => `transformer/${k}`)) };
-    return { grads, loss: out.loss, accuracy: out.correct / Math.max(1, maskedCount), squares };
+    const grads: Record<string, tf.Tensor> = {};
+    for (const [k, g] of Object.entries(out!.grads)) grads[`transformer/${k}`] = g;
+    const squares = { sum: out!.sumSquares, names: new Set(Object.keys(grads)) };
+    return { grads: { ...grads, ...textGrads }, loss: out!.loss, accuracy: out!.correct / Math.max(1, maskedCount), squares };
   }
 
   /** Clips and applies gradients (disposing them). */

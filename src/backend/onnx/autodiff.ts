@@ -9,8 +9,8 @@
  * The op set is what maskgen's models are made of (nn/layers.ts): 2-D Gemm, batched MatMul, Add with
  * broadcasting, scaling, Reshape, Transpose, Split, softmax over the last axis, LayerNorm over the
  * last axis, GELU as x·σ(αx) and embedding Gather. Each backward is the textbook formula written in
- * plain ONNX ops (the inference build of ORT has no gradient ops); test/onnx-autodiff.test.ts holds
- * every op's gradient to tfjs autograd.
+ * plain ONNX ops (the inference build of ORT has no gradient ops); test/transformer-compiled-train.test.ts
+ * holds the gradients of a whole transformer, which uses every op here, to tfjs autograd.
  */
 import { GraphBuilder } from './graph-builder.js';
 import { MS_DOMAIN, type ValueSpec } from './graphs.js';
@@ -48,15 +48,14 @@ export class GradTape {
 
   /** x [M, K] · w [K, N] + b [N]. */
   gemm(x: string, w: string, b: string): string {
-    const [m] = this.shape(x);
+    const [m, kx] = this.shape(x);
     const [k, n] = this.shape(w);
-    const y = this.op(this.g.gemm(x, w, b), [m!, n!], [x, w, b], (dy) => {
+    if (kx !== k) throw new Error(`grad tape: gemm of [${this.shape(x)}] and [${this.shape(w)}]`);
+    return this.op(this.g.gemm(x, w, b), [m!, n!], [x, w, b], (dy) => {
       this.accumulate(x, () => this.g.node('Gemm', [dy, w], { transB: { i: 1 } }));
       this.accumulate(w, () => this.g.node('Gemm', [x, dy], { transA: { i: 1 } }));
       this.accumulate(b, () => this.sumTo(dy, [n!]));
     });
-    if (this.shape(x)[1] !== k) throw new Error(`grad tape: gemm of [${this.shape(x)}] and [${this.shape(w)}]`);
-    return y;
   }
 
   /** Batched a [..., M, K] · b [..., K, N], the same batch dims on both. */
@@ -116,14 +115,14 @@ export class GradTape {
 
   /** Softmax over the last axis. */
   softmax(x: string): string {
-    const y = this.op(this.g.softmax(x), this.shape(x), [x], (dy) => {
+    const y = this.g.softmax(x);
+    return this.op(y, this.shape(x), [x], (dy) => {
       this.accumulate(x, () => {
         // dx = y · (dy − Σ_last dy·y)
         const dot = this.g.node('ReduceSum', [this.g.node('Mul', [dy, y]), this.g.int64s([-1])], { keepdims: { i: 1 } });
         return this.g.node('Mul', [y, this.g.node('Sub', [dy, dot])]);
       });
     });
-    return y;
   }
 
   /** LayerNorm over the last axis of a 2-D x [R, D], gain g [D], bias b [D]. */
@@ -196,15 +195,11 @@ export class GradTape {
 
   // ---- helpers ----------------------------------------------------------------------------
 
-  /** Records an op's output and backward when any of `from` needs a gradient. */
+  /** Records an op's output (and its backward, when any of `from` needs a gradient); returns it. */
   private op(y: string, dims: readonly number[], from: readonly string[], back: Backward): string {
-    this.record(y, dims, from, back);
-    return y;
-  }
-
-  private record(y: string, dims: readonly number[], from: readonly string[], back: Backward): void {
     this.shapes.set(y, [...dims]);
     this.recordMany([y], from, ([dy]) => back(dy!));
+    return y;
   }
 
   private recordMany(ys: readonly string[], from: readonly string[], back: BackwardMany): void {
