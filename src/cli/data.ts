@@ -4,6 +4,7 @@
 import type { Argv, CommandModule } from 'yargs';
 import { importEmoji } from '../data/emoji.js';
 import { FASHION_MNIST_DIR, importFashionMnist, type FashionMnistSplit } from '../data/fashion-mnist.js';
+import { splitDataFolder } from '../data/split.js';
 import { UserError } from '../errors.js';
 import { handle, printJson, type GlobalArgs } from './common.js';
 import { progress, type Progress } from './progress.js';
@@ -126,13 +127,41 @@ const importEmojiCommand: CommandModule<GlobalArgs, EmojiArgs> = {
   }),
 };
 
+interface SplitArgs extends GlobalArgs {
+  data: string;
+  holdOut: number;
+  seed: number;
+  train: string;
+  held: string;
+}
+
+const splitCommand: CommandModule<GlobalArgs, SplitArgs> = {
+  command: 'split',
+  describe: 'split a data folder into a training folder and a held-out folder (a seeded fraction; the same images train-refiner --hold-out holds out with the same seed)',
+  builder: (y: Argv<GlobalArgs>) =>
+    y
+      .usage('$0 data split --data DIR --hold-out 0.1 --train DIR --held DIR [--seed S]')
+      .option('data', { type: 'string', demandOption: true, describe: 'data folder to split (images + metadata.jsonl)' })
+      .option('hold-out', { type: 'number', default: 0.1, describe: 'fraction of the images held out' })
+      .option('seed', { type: 'number', default: 0, describe: 'seed of the split' })
+      .option('train', { type: 'string', demandOption: true, describe: 'folder for the training images (created)' })
+      .option('held', { type: 'string', demandOption: true, describe: 'folder for the held-out images (created)' }) as unknown as Argv<SplitArgs>,
+  handler: handle(async (args: SplitArgs) => {
+    if (!Number.isInteger(args.seed) || args.seed < 0) throw new UserError(`--seed must be a whole number >= 0, got ${args.seed}`);
+    const result = await splitDataFolder(args.data, args.holdOut, args.seed, args.train, args.held);
+    process.stdout.write(`wrote ${result.train} training images to ${args.train} and ${result.held} held-out images to ${args.held}\n`);
+    printJson(args, { command: 'data split', ...result, trainDir: args.train, heldDir: args.held });
+  }),
+};
+
 export const dataCommand: CommandModule<GlobalArgs, GlobalArgs> = {
   command: 'data <command>',
-  describe: 'import data sets into data folders (images + metadata.jsonl)',
+  describe: 'import data sets into data folders (images + metadata.jsonl), or split one',
   builder: (y: Argv<GlobalArgs>) =>
     y
       .command(importFashion)
       .command(importEmojiCommand)
-      .demandCommand(1, 'name a data command: import-fashion-mnist or import-emoji'),
+      .command(splitCommand)
+      .demandCommand(1, 'name a data command: import-fashion-mnist, import-emoji or split'),
   handler: () => {},
 };

@@ -4,12 +4,12 @@ import path from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import { z } from 'zod';
 import { loadImageFolder, selectImages } from '../data/imagefolder.js';
+import { holdOutSplit } from '../data/split.js';
 import { RefinerTrainSchema } from '../diffusion-refiner/config.js';
 import { runRefinerTraining } from '../diffusion-refiner/run.js';
 import { UserError } from '../errors.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { loadConfig } from '../io/config.js';
-import { Rng } from '../random.js';
 import { TextEncoderSpecSchema } from '../text/encoder.js';
 import { handle, printJson, startBackend, stopOnSignal, trainingOptions, type GlobalArgs } from './common.js';
 import { progress, trainingProgress, type Progress } from './progress.js';
@@ -31,15 +31,6 @@ interface Args extends GlobalArgs {
 }
 
 export const HOLDOUT_FILE = 'holdout.json';
-
-/** The indices a seeded `fraction` of `count` images leaves for training, and those it holds out. */
-export function holdOutSplit(count: number, fraction: number, seed: number): { train: number[]; held: number[] } {
-  const order = new Rng(seed + 7).permutation(count);
-  const k = Math.round(count * fraction);
-  const held = order.slice(0, k).sort((a, b) => a - b);
-  const heldSet = new Set(held);
-  return { train: Array.from({ length: count }, (_, i) => i).filter((i) => !heldSet.has(i)), held };
-}
 
 export const trainRefinerCommand: CommandModule<GlobalArgs, Args> = {
   command: 'train-refiner',
