@@ -53,6 +53,7 @@ import {
   DEFAULT_EDIT_ITERATIONS,
   DEFAULT_EDIT_STRENGTH,
   DEFAULT_EDIT_TEMPERATURE,
+  DEFAULT_GUIDANCE,
   DEFAULT_STEPS,
   type Extend,
   featherMask,
@@ -68,12 +69,13 @@ import {
   type PixelBox,
   pixelMaskToTokens,
   placeInGrid,
+  type PolishOptions,
   type PredictFn,
 } from './decoding/index.js';
 import { REFINER_PART, loadRefiner, refinerDir } from './diffusion-refiner/io.js';
 import type { RefineOptions, Refiner } from './diffusion-refiner/refiner.js';
 import { UserError } from './errors.js';
-import { partDir, readModelIndex } from './io/bundle.js';
+import { partDir, readModelIndex, resolveBundle, type SamplingDefaults } from './io/bundle.js';
 import { loadCheckpoint } from './io/checkpoint.js';
 import { parseConfig } from './io/config.js';
 import { Rng } from './random.js';
@@ -101,6 +103,8 @@ export interface GenerateOptions {
   temperature?: number;
   /** Choice temperature at the first step, annealed to 0 (default 4.5). */
   choiceTemperature?: number;
+  /** After decoding, re-mask the least probable generated tokens and sample them again with the whole grid known (default off); see `PolishOptions`. */
+  polish?: PolishOptions;
   seed?: number;
   /** Images decoded together (default 16). */
   batchSize?: number;
@@ -213,6 +217,8 @@ export class MaskgenPipeline {
     readonly transformer: MaskedTransformer,
     /** The latent-diffusion refiner, when the bundle has one (or one was given). */
     readonly refiner?: Refiner,
+    /** The bundle's decoding settings (model_index.json `sampling`): `generate` uses them where its options give none. */
+    readonly sampling: SamplingDefaults = {},
   ) {}
 
   /**
@@ -220,6 +226,7 @@ export class MaskgenPipeline {
    * refiner folder) takes the refiner from elsewhere, `true` requires the bundle's, `false` skips it.
    */
   static async load(bundle: string, opts: { refiner?: string | boolean } = {}): Promise<MaskgenPipeline> {
+    bundle = resolveBundle(bundle);
     const index = await readModelIndex(bundle);
     for (const part of [VQGAN_PART, TEXT_PART, TRANSFORMER_PART]) partDir(bundle, part, index); // names a missing part
     const refinerFrom =
@@ -243,7 +250,7 @@ export class MaskgenPipeline {
         `the refiner takes ${r.lowSize}×${r.lowSize}×${r.config.channels} images but the bundle's tokenizer makes ${tokenizer.config.imageSize}×${tokenizer.config.imageSize}×${tokenizer.config.channels}`,
       );
     }
-    return new MaskgenPipeline(tokenizer, text, transformer, refiner);
+    return new MaskgenPipeline(tokenizer, text, transformer, refiner, index.sampling ?? {});
   }
 
   /**
@@ -256,8 +263,16 @@ export class MaskgenPipeline {
     return r.refineImages(images, prompts, o);
   }
 
-  /** Prompts → images. The same options and seed give the same images. */
-  async generate(o: GenerateOptions): Promise<GeneratedImage[]> {
+  /** `o` with the bundle's sampling settings where it gives none. */
+  samplingOf<T extends Omit<GenerateOptions, 'prompts'>>(o: T): T {
+    const out = { ...o };
+    for (const [key, value] of Object.entries(this.sampling)) if (out[key as keyof T] === undefined) (out as Record<string, unknown>)[key] = value;
+    return out;
+  }
+
+  /** Prompts → images. The same options and seed give the same images. Settings not given come from the bundle (`sampling`), then the defaults. */
+  async generate(options: GenerateOptions): Promise<GeneratedImage[]> {
+    const o = this.samplingOf(options);
     if (o.prompts.length === 0) throw new UserError('give at least one prompt');
     for (const p of o.prompts) if (p.trim() === '') throw new UserError('a prompt is empty');
     const n = o.n ?? 1;
@@ -318,6 +333,7 @@ export class MaskgenPipeline {
         choiceTemperatureStart: o.choiceTemperature ?? DEFAULT_CHOICE_TEMPERATURE,
         seed,
         onStep: (info) => onStep?.(info.step + 1, steps),
+        polish: o.polish,
       });
       return result.tokens;
     } finally {
@@ -334,7 +350,7 @@ export class MaskgenPipeline {
     const b = prompts.length;
     const n = this.transformer.tokens;
     const k = this.transformer.config.codebookSize;
-    const scale = o.guidance ?? 3;
+    const scale = o.guidance ?? DEFAULT_GUIDANCE;
     // Text for both branches, encoded once: rows [cond prompts ; negative or null prompt].
     const both = this.text.encode([...prompts, ...prompts.map(() => negative)]);
     const cond = this.text.encode(prompts);

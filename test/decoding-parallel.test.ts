@@ -92,6 +92,30 @@ describe('parallelDecode', () => {
     expect(Array.from(res.tokens)).toEqual([0, 1, 2, 3]);
   });
 
+  it('polish re-masks the tokens that were least probable when sampled and resamples them with the grid known', async () => {
+    // Flat (every token equally likely) until half of the grid is known, then token = position mod K
+    // with margin 8: the tokens of the first steps are random and improbable, the later ones right.
+    const B = 2;
+    const predict = (tokens: Int32Array): Float32Array => {
+      const l = new Float32Array(B * N * K);
+      for (let b = 0; b < B; b++) {
+        if (count(tokens, b, N) > N / 2) continue;
+        for (let i = 0; i < N; i++) l[(b * N + i) * K + (i % K)] = 8;
+      }
+      return l;
+    };
+    const right = (t: Int32Array) => t.reduce((a, v, i) => a + (v === (i % N) % K ? 1 : 0), 0);
+    const given = new Int32Array(B * N).fill(MASK);
+    for (let i = 0; i < 8; i++) given[i] = (i + 1) % K; // item 0's first 8 tokens are given, and "wrong"
+    const plain = await parallelDecode({ batch: B, n: N, k: K, maskId: MASK, steps: 8, predict, seed: 3, initialTokens: given });
+    const polished = await parallelDecode({ batch: B, n: N, k: K, maskId: MASK, steps: 8, predict, seed: 3, initialTokens: given, polish: { rounds: 2, share: 0.4 } });
+    expect(polished.predictCalls).toBe(plain.predictCalls + 2);
+    expect(right(plain.tokens)).toBeLessThan(2 * N - 8 - 10); // the early random tokens are mostly wrong
+    expect(right(polished.tokens)).toBeGreaterThan(right(plain.tokens) + 10);
+    expect(Array.from(polished.tokens.subarray(0, 8))).toEqual(Array.from(given.subarray(0, 8))); // given tokens never re-masked
+    await expect(parallelDecode({ batch: B, n: N, k: K, maskId: MASK, predict, seed: 3, polish: { rounds: 1, share: 0 } })).rejects.toThrow(/polish share must be in \(0, 1\]/);
+  });
+
   it('bad inputs throw a UserError', async () => {
     const base = { batch: 1, n: N, k: K, maskId: MASK, predict: flat(1), seed: 1 };
     await expect(parallelDecode({ ...base, steps: 0 })).rejects.toThrow(/decoding steps must be a whole number ≥ 1, got 0/);

@@ -7,6 +7,7 @@ import {
   decodeStepDetailed,
   gumbel,
   logSoftmaxRow,
+  lowestConfidence,
   sampleRow,
   softmaxRow,
   topKIndices,
@@ -166,5 +167,15 @@ describe('decodeStep', () => {
     const badTokens = startTokens();
     badTokens[1] = 9;
     expect(() => decodeStep({ ...base, tokens: badTokens, targetMasked: [0, 0] })).toThrow(/token 9 at batch item 0, position 1/);
+  });
+});
+
+describe('lowestConfidence', () => {
+  it('picks, per item, the candidates with the lowest log probability (ties: lower position), sorted', () => {
+    const n = 5;
+    const logProb = Float64Array.from([-0.1, -3, -0.2, -3, -9, /* item 1 */ -1, -2, Infinity, -0.5, -4]);
+    expect(lowestConfidence(logProb, n, [[0, 1, 2, 3], [0, 1, 3, 4]], 2)).toEqual([[1, 3], [1, 4]]);
+    expect(lowestConfidence(logProb, n, [[0, 4], []], 3)).toEqual([[0, 4], []]);
+    expect(() => lowestConfidence(logProb, n, [[0]], -1)).toThrow(/count must be a whole number/);
   });
 });

@@ -84,6 +84,19 @@ describe('tiny pipeline on coloured squares', () => {
     expect(Array.from(c[0]!.tokens)).not.toEqual(Array.from(a[0]!.tokens));
   });
 
+  it("uses the bundle's sampling settings where the options give none, and the options over them", async () => {
+    const sampling = { steps: 4, temperature: 0.5, choiceTemperature: 1, polish: { rounds: 2, share: 0.25 } };
+    const withDefaults = new MaskgenPipeline(pipe.tokenizer, pipe.text, pipe.transformer, undefined, sampling); // shares the models: not disposed
+    const prompts = ['a red square', 'a blue square'];
+    const fromBundle = await withDefaults.generate({ prompts, n: 2, seed: 3 });
+    const explicit = await pipe.generate({ prompts, n: 2, seed: 3, ...sampling });
+    expect(fromBundle.map((im) => Array.from(im.tokens))).toEqual(explicit.map((im) => Array.from(im.tokens)));
+    const overridden = await withDefaults.generate({ prompts, n: 2, seed: 3, polish: { rounds: 0, share: 0.25 } });
+    const unpolished = await pipe.generate({ prompts, n: 2, seed: 3, ...sampling, polish: undefined });
+    expect(overridden.map((im) => Array.from(im.tokens))).toEqual(unpolished.map((im) => Array.from(im.tokens)));
+    expect(overridden.map((im) => Array.from(im.tokens))).not.toEqual(fromBundle.map((im) => Array.from(im.tokens)));
+  });
+
   it('does not leak tensors across generations', async () => {
     await pipe.generate({ prompts: ['a blue square'], seed: 1 });
     const before = tf.memory().numTensors;

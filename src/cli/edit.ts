@@ -13,6 +13,7 @@ import { UserError } from '../errors.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { type EditOptions, MaskgenPipeline } from '../pipeline.js';
 import { defaultBundle, handle, printJson, startBackend, type GlobalArgs } from './common.js';
+import { resolveBundle } from '../io/bundle.js';
 import { progress, type Progress } from './progress.js';
 import { positiveInt } from './train-tokenizer.js';
 
@@ -117,7 +118,7 @@ export const editCommand: CommandModule<GlobalArgs, Args> = {
       .option('seed', { type: 'number', default: 0, describe: 'random seed: the same seed and settings give the same result' })
       .option('n', { type: 'number', default: 1, describe: 'how many edits to make' })
       .option('out', { type: 'string', default: 'edit.png', describe: 'the result PNG (F-0.png, F-1.png … with --n > 1), with F-before-after.png and F.json beside it' })
-      .option('bundle', { type: 'string', default: defaultBundle(), describe: 'model bundle (default: the shipped model)' }) as unknown as Argv<Args>,
+      .option('bundle', { type: 'string', default: defaultBundle(), coerce: resolveBundle, describe: 'model bundle: a folder, or a shipped one by name (emoji, fmnist; default: emoji)' }) as unknown as Argv<Args>,
   handler: handle(async (args: Args) => {
     // Everything that needs no model first, so bad input fails fast.
     if (args.prompt.trim() === '') throw new UserError('--prompt is empty');

@@ -6,8 +6,10 @@ import { makeGrid, writePng } from '../data/images.js';
 import { UserError } from '../errors.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { REFINE_DEFAULTS } from '../diffusion-refiner/config.js';
+import { DEFAULT_CHOICE_TEMPERATURE, DEFAULT_GUIDANCE, DEFAULT_STEPS } from '../decoding/index.js';
 import { MaskgenPipeline } from '../pipeline.js';
 import { defaultBundle, handle, printJson, startBackend, type GlobalArgs } from './common.js';
+import { resolveBundle } from '../io/bundle.js';
 import { progress, type Progress } from './progress.js';
 import { positiveInt } from './train-tokenizer.js';
 
@@ -15,12 +17,14 @@ interface Args extends GlobalArgs {
   prompt?: string[];
   prompts?: string;
   n: number;
-  steps: number;
-  guidance: number;
+  steps?: number;
+  guidance?: number;
   guidanceSchedule: 'constant' | 'linear';
   negativePrompt?: string;
-  temperature: number;
-  choiceTemperature: number;
+  temperature?: number;
+  choiceTemperature?: number;
+  polish?: number;
+  polishShare: number;
   seed: number;
   out: string;
   bundle: string;
@@ -44,15 +48,17 @@ export const generateCommand: CommandModule<GlobalArgs, Args> = {
       .option('prompt', { type: 'string', array: true, describe: 'a prompt (repeat for several)' })
       .option('prompts', { type: 'string', describe: 'a text file with one prompt per line' })
       .option('n', { type: 'number', default: 4, describe: 'images per prompt' })
-      .option('steps', { type: 'number', default: 12, describe: 'parallel decoding steps' })
-      .option('guidance', { type: 'number', default: 3, describe: 'classifier-free guidance scale (1 = none, 0 = ignore the prompt)' })
+      .option('steps', { type: 'number', describe: "parallel decoding steps (default: the bundle's, else 12)" })
+      .option('guidance', { type: 'number', describe: "classifier-free guidance scale (1 = none, 0 = ignore the prompt; default: the bundle's, else 3)" })
       .option('guidance-schedule', { choices: ['constant', 'linear'] as const, default: 'constant' as const, describe: 'constant, or rising linearly from 1 to --guidance over the steps' })
       .option('negative-prompt', { type: 'string', describe: 'steer away from this prompt (it replaces the empty prompt in guidance)' })
-      .option('temperature', { type: 'number', default: 1, describe: 'token sampling temperature (0 = most likely token)' })
-      .option('choice-temperature', { type: 'number', default: 4.5, describe: 'randomness of which tokens are kept at each step, annealed to 0' })
+      .option('temperature', { type: 'number', describe: "token sampling temperature (0 = most likely token; default: the bundle's, else 1)" })
+      .option('choice-temperature', { type: 'number', describe: "randomness of which tokens are kept at each step, annealed to 0 (default: the bundle's, else 4.5)" })
+      .option('polish', { type: 'number', describe: "after decoding, this many rounds of re-masking the least probable tokens and sampling them again with the whole grid known (0 = off; default: the bundle's, else 0)" })
+      .option('polish-share', { type: 'number', default: 0.15, describe: 'share of the generated tokens each --polish round re-masks' })
       .option('seed', { type: 'number', default: 0, describe: 'random seed: the same seed and settings give the same images' })
       .option('out', { type: 'string', default: 'out', describe: 'folder for the PNGs, grid.png and the JSON sidecars' })
-      .option('bundle', { type: 'string', default: defaultBundle(), describe: 'model bundle (default: the shipped model)' })
+      .option('bundle', { type: 'string', default: defaultBundle(), coerce: resolveBundle, describe: 'model bundle: a folder, or a shipped one by name (emoji, fmnist; default: emoji)' })
       .option('batch-size', { type: 'number', default: 16, describe: 'images decoded together' })
       .option('refine', { type: 'boolean', describe: 'upsample with the latent-diffusion refiner (default: on when the bundle has one; --no-refine for the base images)' })
       .option('refiner', { type: 'string', describe: 'take the refiner from this bundle or refiner folder instead' })
@@ -69,7 +75,9 @@ export const generateCommand: CommandModule<GlobalArgs, Args> = {
     if (prompts.length === 0) throw new UserError('give a prompt with --prompt "..." (or --prompts FILE)');
     if (prompts.some((p) => p.trim() === '')) throw new UserError('a --prompt is empty');
     const n = positiveInt(args.n, '--n');
-    const steps = positiveInt(args.steps, '--steps');
+    if (args.steps !== undefined) positiveInt(args.steps, '--steps');
+    if (args.polish !== undefined && !(Number.isInteger(args.polish) && args.polish >= 0)) throw new UserError(`--polish must be a whole number ≥ 0, got ${args.polish}`);
+    if (!(args.polishShare > 0 && args.polishShare <= 1)) throw new UserError(`--polish-share must be in (0, 1], got ${args.polishShare}`);
     if (!Number.isInteger(args.seed)) throw new UserError(`--seed must be a whole number, got ${args.seed}`);
     const backend = await startBackend(args);
     const pipe = await MaskgenPipeline.load(args.bundle, { refiner: args.refine === false ? false : (args.refiner ?? args.refine) });
@@ -83,16 +91,26 @@ export const generateCommand: CommandModule<GlobalArgs, Args> = {
       pipe.refiner !== undefined
         ? { steps: refineSteps, guidance: args.refineGuidance, onStep: () => (refineBar ??= progress('refine', refineTotal)).update(++refined) }
         : undefined;
-    const bar = progress('generate', prompts.length * n * steps);
-    const t0 = Date.now();
-    const settings = {
-      steps,
+    // What was given, then the bundle's settings, then the library's defaults: the sidecars record all.
+    const given = pipe.samplingOf({
+      steps: args.steps,
       guidance: args.guidance,
       guidanceSchedule: args.guidanceSchedule,
       negativePrompt: args.negativePrompt,
       temperature: args.temperature,
       choiceTemperature: args.choiceTemperature,
+      polish: args.polish === undefined ? undefined : { rounds: args.polish, share: args.polishShare },
+    });
+    const settings = {
+      ...given,
+      steps: given.steps ?? DEFAULT_STEPS,
+      guidance: given.guidance ?? DEFAULT_GUIDANCE,
+      temperature: given.temperature ?? 1,
+      choiceTemperature: given.choiceTemperature ?? DEFAULT_CHOICE_TEMPERATURE,
+      polish: given.polish ?? { rounds: 0, share: args.polishShare },
     };
+    const bar = progress('generate', prompts.length * n * settings.steps);
+    const t0 = Date.now();
     const images = await pipe.generate({
       prompts,
       n,

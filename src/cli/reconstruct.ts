@@ -7,6 +7,7 @@ import { makeGrid, writePng, type RawImage } from '../data/images.js';
 import { evaluateReconstruction } from '../vqgan/evaluate.js';
 import { loadTokenizer } from '../vqgan/io.js';
 import { defaultBundle, handle, printJson, startBackend, type GlobalArgs } from './common.js';
+import { resolveBundle } from '../io/bundle.js';
 import { progress } from './progress.js';
 import { positiveInt } from './train-tokenizer.js';
 
@@ -25,7 +26,7 @@ export const reconstructCommand: CommandModule<GlobalArgs, Args> = {
   builder: (y: Argv<GlobalArgs>) =>
     y
       .usage('$0 reconstruct --bundle B --data DIR [--out DIR] [--json]')
-      .option('bundle', { type: 'string', default: defaultBundle(), describe: 'a model bundle, a training run folder, or a vqgan/ part folder' })
+      .option('bundle', { type: 'string', default: defaultBundle(), coerce: resolveBundle, describe: 'a model bundle, a training run folder, or a vqgan/ part folder (or a shipped bundle by name: emoji, fmnist)' })
       .option('data', { type: 'string', demandOption: true, describe: 'data folder: images + metadata.jsonl' })
       .option('out', { type: 'string', describe: 'write side-by-side PNGs (original | reconstruction) and grid.png here' })
       .option('limit', { type: 'number', describe: 'use only the first N images' })

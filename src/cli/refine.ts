@@ -6,6 +6,7 @@ import { REFINE_DEFAULTS } from '../diffusion-refiner/config.js';
 import { loadRefiner } from '../diffusion-refiner/io.js';
 import { UserError } from '../errors.js';
 import { defaultBundle, handle, printJson, startBackend, type GlobalArgs } from './common.js';
+import { resolveBundle } from '../io/bundle.js';
 import { progress } from './progress.js';
 import { positiveInt } from './train-tokenizer.js';
 
@@ -30,7 +31,7 @@ export const refineCommand: CommandModule<GlobalArgs, Args> = {
       .option('image', { type: 'string', demandOption: true, describe: 'the low-resolution image (PNG, JPEG, …)' })
       .option('prompt', { type: 'string', demandOption: true, describe: 'what the image shows' })
       .option('out', { type: 'string', default: 'refined.png', describe: 'output PNG (with --n > 1: -0, -1, … before .png, and a grid)' })
-      .option('bundle', { type: 'string', default: defaultBundle(), describe: 'a bundle with a refiner part, or a refiner folder' })
+      .option('bundle', { type: 'string', default: defaultBundle(), coerce: resolveBundle, describe: 'a bundle with a refiner part, or a refiner folder (or a shipped bundle by name: emoji, fmnist)' })
       .option('n', { type: 'number', default: 1, describe: 'refinements to make (seeds seed … seed+n−1)' })
       .option('steps', { type: 'number', default: REFINE_DEFAULTS.steps, describe: 'DDIM steps' })
       .option('guidance', { type: 'number', default: REFINE_DEFAULTS.guidance, describe: 'classifier-free guidance scale (1 = none, 0 = ignore the prompt)' })

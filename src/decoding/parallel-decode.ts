@@ -10,7 +10,7 @@
 import { UserError } from '../errors.js';
 import { Rng } from '../random.js';
 import { applyGuidance } from './guidance.js';
-import { decodeStep } from './sampling.js';
+import { decodeStepDetailed, lowestConfidence } from './sampling.js';
 import { checkSteps, choiceTemperature, DEFAULT_STEPS, guidanceAt, maskSchedule, type GuidanceSchedule } from './schedules.js';
 
 /** MaskGIT's default starting choice temperature (the Gumbel noise scale at step 0, before annealing). */
@@ -60,12 +60,26 @@ export interface ParallelDecodeOptions {
   onStep?: (info: DecodeStepInfo) => void | Promise<void>;
   /** Keep the tokens after every step in the result's `history` (default false). */
   history?: boolean;
+  /**
+   * Polishing after the T steps (default none): `rounds` times, re-mask the `share` of each item's
+   * generated tokens that were least probable when sampled and sample them again, all at once, with
+   * the whole grid around them known. Tokens given in `initialTokens` are never re-masked. Each round
+   * is one more model call (at step T − 1's guidance); `onStep` is not told of them.
+   */
+  polish?: PolishOptions;
+}
+
+export interface PolishOptions {
+  /** How many re-mask-and-resample rounds (0 = off). */
+  rounds: number;
+  /** Share of each item's generated tokens re-masked per round, in (0, 1]. */
+  share: number;
 }
 
 export interface ParallelDecodeResult {
   /** The final tokens [B, N], with no mask left. */
   tokens: Int32Array;
-  /** With `history: true`: the tokens after each step, T arrays. */
+  /** With `history: true`: the tokens after each step, T arrays (and the polished grid last, with `polish`). */
   history?: Int32Array[];
   /** How many times `predict` was called (fewer than T when everything was known early). */
   predictCalls: number;
@@ -121,6 +135,13 @@ export async function parallelDecode(o: ParallelDecodeOptions): Promise<Parallel
 
   const history: Int32Array[] | undefined = o.history ? [] : undefined;
   let predictCalls = 0;
+  // log p of each generated token when it was sampled; the given ones are never polished.
+  const logProb = new Float64Array(B * N).fill(Infinity);
+  const generated = Array.from({ length: B }, (_, b) => {
+    const pos: number[] = [];
+    for (let i = 0; i < N; i++) if (tokens[b * N + i] === maskId) pos.push(i);
+    return pos;
+  });
   for (let t = 0; t < T; t++) {
     const ct = choiceTemperature(t, T, choiceStart);
     const anyMasked = masked.some((m) => m > 0);
@@ -131,7 +152,7 @@ export async function parallelDecode(o: ParallelDecodeOptions): Promise<Parallel
       if (logits.length % (B * N) !== 0 || logits.length / (B * N) < k) {
         throw new UserError(`decoding step ${t}: predict returned ${logits.length} logits, expected [${B}, ${N}, ≥${k}]`);
       }
-      tokens = decodeStep({
+      const step = decodeStepDetailed({
         logits,
         tokens,
         maskId,
@@ -141,10 +162,30 @@ export async function parallelDecode(o: ParallelDecodeOptions): Promise<Parallel
         targetMasked: schedules.map((s) => s[t]!),
         rng: rngs,
       });
+      for (let i = 0; i < tokens.length; i++) if (tokens[i] === maskId && step.tokens[i] !== maskId) logProb[i] = step.logProb[i]!;
+      tokens = step.tokens;
       masked = schedules.map((s) => s[t]!);
     }
     history?.push(tokens);
     if (o.onStep) await o.onStep({ step: t, steps: T, tokens, masked: masked.slice(), choiceTemperature: ct, predicted: anyMasked });
+  }
+  const rounds = o.polish?.rounds ?? 0;
+  if (rounds > 0) {
+    checkWhole(rounds, 'polish rounds', 0);
+    const share = o.polish!.share;
+    if (!(share > 0 && share <= 1)) throw new UserError(`polish share must be in (0, 1], got ${share}`);
+    for (let r = 0; r < rounds; r++) {
+      const redo = lowestConfidence(logProb, N, generated, Math.round(share * Math.max(...generated.map((g) => g.length))));
+      if (redo.every((p) => p.length === 0)) break;
+      const remasked = Int32Array.from(tokens);
+      redo.forEach((pos, b) => pos.forEach((i) => (remasked[b * N + i] = maskId)));
+      const logits = await predict(remasked, T - 1);
+      predictCalls++;
+      const step = decodeStepDetailed({ logits, tokens: remasked, maskId, k, temperature, choiceTemperature: 0, targetMasked: redo.map(() => 0), rng: rngs });
+      redo.forEach((pos, b) => pos.forEach((i) => (logProb[b * N + i] = step.logProb[b * N + i]!)));
+      tokens = step.tokens;
+    }
+    history?.push(tokens);
   }
   return history ? { tokens, history, predictCalls } : { tokens, predictCalls };
 }

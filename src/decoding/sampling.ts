@@ -162,6 +162,8 @@ export interface DecodeStepResult {
   sampled: Int32Array;
   /** The confidence of every position that was masked (not computed, +∞, for an item whose masked positions are all re-masked); +∞ where it was known. */
   confidence: Float64Array;
+  /** log p(sampled token) under the model's untempered distribution, where `confidence` was computed; +∞ elsewhere. */
+  logProb: Float64Array;
 }
 
 function isRng(r: Rng | readonly Rng[]): r is Rng {
@@ -197,6 +199,7 @@ export function decodeStepDetailed(o: DecodeStepOptions): DecodeStepResult {
   const out = Int32Array.from(tokens);
   const sampled = new Int32Array(B * N).fill(-1);
   const confidence = new Float64Array(B * N).fill(Infinity);
+  const logProbs = new Float64Array(B * N).fill(Infinity);
   for (let b = 0; b < B; b++) {
     const rng = isRng(o.rng) ? o.rng : o.rng[b]!;
     const masked: number[] = [];
@@ -219,6 +222,7 @@ export function decodeStepDetailed(o: DecodeStepOptions): DecodeStepResult {
       const offset = pos * V;
       const { token, logProb } = sampleWithLogProb(logits, offset, k, temperature, rng);
       sampled[pos] = token;
+      logProbs[pos] = logProb;
       let c = logProb;
       if (choiceTemperature > 0) c += choiceTemperature * gumbel(rng);
       conf[j] = c;
@@ -229,7 +233,7 @@ export function decodeStepDetailed(o: DecodeStepOptions): DecodeStepResult {
       out[pos] = sampled[pos]!;
     }
   }
-  return { tokens: out, sampled, confidence };
+  return { tokens: out, sampled, confidence, logProb: logProbs };
 }
 
 /**
@@ -242,4 +246,18 @@ export function decodeStepDetailed(o: DecodeStepOptions): DecodeStepResult {
  */
 export function decodeStep(o: DecodeStepOptions): Int32Array {
   return decodeStepDetailed(o).tokens;
+}
+
+/**
+ * The positions to re-mask in a polishing round: of each item's `candidates` (positions that may be
+ * resampled, i.e. not given by the caller), the `count` whose tokens had the lowest log probability
+ * when they were sampled (ties: lower position first), as a sorted list per item. `logProb` is
+ * [B, N]; `candidates[b]` lists item b's positions.
+ */
+export function lowestConfidence(logProb: ArrayLike<number>, n: number, candidates: readonly (readonly number[])[], count: number): number[][] {
+  if (!Number.isInteger(count) || count < 0) throw new UserError(`polish: count must be a whole number ≥ 0, got ${count}`);
+  return candidates.map((cands, b) => {
+    const scores = cands.map((i) => -logProb[b * n + i]!);
+    return Array.from(topKIndices(scores, Math.min(count, cands.length)), (j) => cands[j]!).sort((x, y) => x - y);
+  });
 }

@@ -9,6 +9,8 @@ import { UserError } from '../errors.js';
 
 /** The default number of decoding steps (MaskGIT and Muse use 8–12; we use 12). */
 export const DEFAULT_STEPS = 12;
+/** The default classifier-free guidance scale of text-to-image generation. */
+export const DEFAULT_GUIDANCE = 3;
 
 /**
  * The cosine mask schedule γ(r) = cos(π/2 · r) for r ∈ [0, 1]: the fraction of tokens masked at

@@ -4,13 +4,14 @@
  *   <bundle>/model_index.json   {"library": "maskgen", "version": "0.1.0", "parts": {"vqgan": "vqgan", ...}}
  *   <bundle>/<subfolder>/...    one checkpoint folder per part (see checkpoint.ts)
  */
+import { existsSync } from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import { z } from 'zod';
 import { UserError } from '../errors.js';
 import { writeFileAtomic } from './atomic.js';
 import { hasCheckpoint } from './checkpoint.js';
-import { packageVersion, parseConfig, readJsonFile } from './config.js';
+import { packageRoot, packageVersion, parseConfig, readJsonFile } from './config.js';
 
 export const INDEX_FILE = 'model_index.json';
 
@@ -20,6 +21,7 @@ export interface ModelIndex {
   /** part name → subfolder of the bundle */
   parts: Record<string, string>;
   credits?: string[];
+  sampling?: SamplingDefaults;
   [k: string]: unknown;
 }
 
@@ -32,12 +34,40 @@ const subfolder = z
   .min(1)
   .refine((s) => !path.isAbsolute(s) && !s.split(/[\\/]/).includes('..'), 'must be a subfolder inside the bundle');
 
+/**
+ * The decoding settings a bundle was measured with, used where a caller gives none (each may be
+ * absent; then the library's own default holds).
+ */
+export const SamplingDefaultsSchema = z.strictObject({
+  steps: z.number().int().min(1).optional(),
+  guidance: z.number().min(0).optional(),
+  temperature: z.number().min(0).optional(),
+  choiceTemperature: z.number().min(0).optional(),
+  polish: z.strictObject({ rounds: z.number().int().min(0), share: z.number().gt(0).max(1) }).optional(),
+});
+export type SamplingDefaults = z.infer<typeof SamplingDefaultsSchema>;
+
 export const ModelIndexSchema = z.looseObject({
   library: z.literal('maskgen'),
   version: z.string(),
   parts: z.record(z.string(), subfolder),
   credits: z.array(z.string()).optional(),
+  sampling: SamplingDefaultsSchema.optional(),
 });
+
+/** The bundles shipped in `models/`, by their short names (`--bundle fmnist`). */
+export const SHIPPED_BUNDLES: Readonly<Record<string, string>> = { emoji: 'maskgen-emoji-small', fmnist: 'maskgen-fmnist-small' };
+
+/**
+ * A bundle location as given: a shipped bundle's short name (`emoji`, `fmnist`) becomes its folder
+ * under maskgen's `models/` — unless a folder of that name exists here, which wins. Anything else
+ * is returned as it is.
+ */
+export function resolveBundle(location: string): string {
+  const shipped = SHIPPED_BUNDLES[location];
+  if (shipped === undefined || existsSync(location)) return location;
+  return path.join(packageRoot(), 'models', shipped);
+}
 
 /** Writes `<bundleDir>/model_index.json` atomically (`version` defaults to maskgen's own). */
 export async function writeModelIndex(bundleDir: string, index: ModelIndexInput): Promise<void> {
@@ -51,6 +81,7 @@ export async function writeModelIndex(bundleDir: string, index: ModelIndexInput)
  * folder, no index, or another library's index) is a UserError saying so.
  */
 export async function readModelIndex(bundleDir: string): Promise<ModelIndex> {
+  bundleDir = resolveBundle(bundleDir);
   let st;
   try {
     st = await fsp.stat(bundleDir);
@@ -96,6 +127,7 @@ export function partDir(bundleDir: string, part: string, index?: ModelIndex): st
  * `what` (e.g. "tokenizer").
  */
 export async function locatePart(location: string, part: string, what: string): Promise<string> {
+  location = resolveBundle(location);
   const isBundle = await fsp
     .access(path.join(location, INDEX_FILE))
     .then(() => true)

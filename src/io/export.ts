@@ -6,7 +6,7 @@
 import * as fsp from 'node:fs/promises';
 import path from 'node:path';
 import { UserError } from '../errors.js';
-import { INDEX_FILE, partDir, readModelIndex, writeModelIndex } from './bundle.js';
+import { INDEX_FILE, partDir, readModelIndex, writeModelIndex, type SamplingDefaults } from './bundle.js';
 import { MODEL_FILE } from './checkpoint.js';
 import { float32ToFloat16, loadSafetensors, saveSafetensors, type NamedArray } from './safetensors.js';
 
@@ -18,6 +18,8 @@ export interface ExportOptions {
   out: string;
   float16?: boolean;
   credits?: string[];
+  /** The decoding settings `generate` uses with the bundle unless told otherwise (model_index.json `sampling`). */
+  sampling?: SamplingDefaults;
 }
 
 async function* files(dir: string): AsyncGenerator<string> {
@@ -60,7 +62,13 @@ export async function exportBundle(o: ExportOptions): Promise<{ bytes: number; p
     bytes += (await fsp.stat(f)).size;
   }
   const { library: _l, version: _v, parts: _p, ...rest } = index;
-  await writeModelIndex(o.out, { ...rest, parts, ...(o.credits && o.credits.length > 0 ? { credits: o.credits } : {}), ...(o.float16 ? { dtype: 'float16' } : {}) });
+  await writeModelIndex(o.out, {
+    ...rest,
+    parts,
+    ...(o.credits && o.credits.length > 0 ? { credits: o.credits } : {}),
+    ...(o.float16 ? { dtype: 'float16' } : {}),
+    ...(o.sampling ? { sampling: o.sampling } : {}),
+  });
   bytes += (await fsp.stat(path.join(o.out, INDEX_FILE))).size;
   return { bytes, parts };
 }
