@@ -2,6 +2,7 @@
 import * as fsp from 'node:fs/promises';
 import path from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
+import type { ResumeFrom } from '../io/checkpoint.js';
 import { z } from 'zod';
 import { loadImageFolder, selectImages } from '../data/imagefolder.js';
 import { RefinerTrainSchema } from '../diffusion-refiner/config.js';
@@ -11,7 +12,7 @@ import { writeFileAtomic } from '../io/atomic.js';
 import { loadConfig } from '../io/config.js';
 import { Rng } from '../random.js';
 import { TextEncoderSpecSchema } from '../text/encoder.js';
-import { handle, printJson, startBackend, stopOnSignal, trainingOptions, type GlobalArgs } from './common.js';
+import { handle, printJson, startBackend, stopOnSignal, trainingOptions, warn, type GlobalArgs } from './common.js';
 import { progress, trainingProgress, type Progress } from './progress.js';
 import { positiveInt } from './train-tokenizer.js';
 
@@ -19,7 +20,7 @@ interface Args extends GlobalArgs {
   config: string;
   data: string;
   out: string;
-  resume: boolean;
+  resume?: ResumeFrom;
   steps?: number;
   autoencoderSteps?: number;
   batchSize?: number;
@@ -52,7 +53,7 @@ export const trainRefinerCommand: CommandModule<GlobalArgs, Args> = {
       steps: 'override the number of denoiser training steps',
       batchSize: 'override the denoiser batch size',
     })
-      .usage('$0 train-refiner --config C --data DIR --out RUN [--resume]')
+      .usage('$0 train-refiner --config C --data DIR --out RUN [--resume [latest-good]]')
       .option('autoencoder-steps', { type: 'number', describe: 'override the number of autoencoder training steps' })
       .option('size', { type: 'number', describe: "override the preset's output size (a multiple of 4)" })
       .option('factor', { type: 'number', describe: "override the preset's upsampling factor" })
@@ -98,6 +99,7 @@ export const trainRefinerCommand: CommandModule<GlobalArgs, Args> = {
       train,
       out: args.out,
       resume: args.resume,
+      onWarning: warn,
       shouldStop: stop.requested,
       onStage: (stage, _start, steps) => {
         bar?.stop();

@@ -1,5 +1,6 @@
 /** `maskgen train-transformer`: trains the text encoder (if trainable) and the masked transformer. */
 import type { Argv, CommandModule } from 'yargs';
+import type { ResumeFrom } from '../io/checkpoint.js';
 import { z } from 'zod';
 import { loadImageFolder } from '../data/imagefolder.js';
 import { loadConfig } from '../io/config.js';
@@ -7,7 +8,7 @@ import { TextEncoderSpecSchema } from '../text/encoder.js';
 import { TransformerTrainSchema } from '../transformer/config.js';
 import { runTransformerTraining } from '../transformer/run.js';
 import { loadTokenizer } from '../vqgan/io.js';
-import { handle, printJson, startBackend, stopOnSignal, trainingOptions, type GlobalArgs } from './common.js';
+import { handle, printJson, startBackend, stopOnSignal, trainingOptions, warn, type GlobalArgs } from './common.js';
 import { progress, trainingProgress, type Progress } from './progress.js';
 import { positiveInt } from './train-tokenizer.js';
 
@@ -16,7 +17,7 @@ interface Args extends GlobalArgs {
   data: string;
   tokenizer: string;
   out: string;
-  resume: boolean;
+  resume?: ResumeFrom;
   steps?: number;
   batchSize?: number;
   limit?: number;
@@ -32,7 +33,7 @@ export const trainTransformerCommand: CommandModule<GlobalArgs, Args> = {
       data: 'data folder: images + metadata.jsonl (captions are the prompts)',
       out: 'run folder; becomes a bundle (vqgan, text-encoder, transformer)',
     })
-      .usage('$0 train-transformer --config C --data DIR --tokenizer RUN --out RUN [--resume]')
+      .usage('$0 train-transformer --config C --data DIR --tokenizer RUN --out RUN [--resume [latest-good]]')
       .option('tokenizer', { type: 'string', demandOption: true, describe: 'a trained tokenizer: a run folder, bundle or vqgan/ part' })
       .option('text-encoder', {
         type: 'string',
@@ -69,6 +70,7 @@ export const trainTransformerCommand: CommandModule<GlobalArgs, Args> = {
       train,
       out: args.out,
       resume: args.resume,
+      onWarning: warn,
       shouldStop: stop.requested,
       onTokenize: (done, total) => (tokenizing ??= progress('tokenizing', total)).update(done),
       onStep: (step, m) => bar.report(step, { loss: m.loss, acc: m.accuracy }),
