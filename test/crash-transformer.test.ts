@@ -65,6 +65,6 @@ describe('train-transformer killed and resumed', () => {
     expect(lines.filter((l) => l.includes('error'))).toHaveLength(1);
     expect((await readdir(path.join(tmp, 'gen'))).sort()).toEqual(['a-red-square-0.json', 'a-red-square-0.png']);
     const png = decodePng(await readFile(path.join(tmp, 'gen', 'a-red-square-0.png')));
-    expect([png.width, png.height]).toEqual([16, 16]);
+    expect([png?.width, png?.height]).toEqual([16, 16]);
   });
 });

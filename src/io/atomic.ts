@@ -9,7 +9,8 @@
  * the write that would go past stops there and
  *   kill    the process sends itself SIGKILL (a crash at exactly that byte),
  *   enospc  the write fails with ENOSPC, as on a full disk (and so does every later one),
- *   pause   the write never completes (a test looks at the disk meanwhile).
+ *   pause   the write waits until the fault is disarmed, then fails (a test looks at the disk
+ *           meanwhile, as it would be after a crash at that byte).
  */
 import { randomBytes } from 'node:crypto';
 import * as fsp from 'node:fs/promises';
@@ -51,6 +52,8 @@ export interface WriteFault {
   scope?: string;
   /** Bytes written (within the scope) before the fault. */
   atByte: number;
+  /** Called when the fault fires: before a failure, once a write is paused (not before a kill). */
+  onFault?: (file: string) => void;
 }
 
 /** Parses `MASKGEN_TEST_FAULT`'s form `<action>[@<path part>]:<bytes>`. */
@@ -63,11 +66,17 @@ export function parseWriteFault(spec: string | undefined): WriteFault | undefine
 
 let fault = parseWriteFault(process.env.MASKGEN_TEST_FAULT);
 let faultWritten = 0;
+const paused = new Set<(err: Error) => void>();
 
-/** Arms (or, without an argument, disarms) a write fault in this process and restarts its byte count. */
+/**
+ * Arms (or, without an argument, disarms) a write fault in this process and restarts its byte count.
+ * Writes paused by an earlier fault fail now.
+ */
 export function setWriteFault(f?: WriteFault): void {
   fault = f;
   faultWritten = 0;
+  for (const fail of paused) fail(new Error('write fault released'));
+  paused.clear();
 }
 
 function enospc(file: string): NodeJS.ErrnoException {
@@ -89,10 +98,16 @@ async function writeBytes(fh: fsp.FileHandle, file: string, bytes: Uint8Array): 
   const part = Math.max(0, f.atByte - faultWritten);
   if (part > 0) await fh.write(bytes, 0, part);
   faultWritten = f.atByte;
-  if (f.action === 'enospc') throw enospc(file);
+  if (f.action === 'enospc') {
+    f.onFault?.(file);
+    throw enospc(file);
+  }
   await fh.sync();
   if (f.action === 'kill') process.kill(process.pid, 'SIGKILL');
-  await new Promise<never>(() => {});
+  await new Promise<never>((_, reject) => {
+    paused.add(reject);
+    f.onFault?.(file);
+  });
 }
 
 // ---------------------------------------------------------------------------------------------
