@@ -85,7 +85,7 @@ export function defaultBundle(): string {
   return path.join(packageRoot(), 'models', 'maskgen-emoji-small');
 }
 
-/** `--resume` alone means 'latest'; the other value is 'latest-good'. */
+/** What `--resume [value]` asks for: alone it means 'latest'; the other value is 'latest-good'; anything else is a UserError. */
 export function resumeChoice(v: unknown): ResumeFrom | undefined {
   if (v === undefined || v === false) return undefined;
   if (v === '' || v === true || v === 'latest') return 'latest';
@@ -112,8 +112,8 @@ export function trainingOptions(
       describe:
         'continue the run in --out from its newest checkpoint (weights, optimizer and random state, step); a damaged newest one is an error. ' +
         "'--resume latest-good' takes the newest undamaged one instead, skipping damaged ones with a warning",
-      coerce: resumeChoice,
     })
+
     .option('steps', { type: 'number', describe: d.steps ?? 'override the number of training steps' })
     .option('batch-size', { type: 'number', describe: d.batchSize ?? 'override the batch size' })
     .option('limit', { type: 'number', describe: 'use only the first N images of the data folder' }) as Argv<GlobalArgs>;

@@ -2,7 +2,6 @@
 import * as fsp from 'node:fs/promises';
 import path from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
-import type { ResumeFrom } from '../io/checkpoint.js';
 import { z } from 'zod';
 import { loadImageFolder, selectImages } from '../data/imagefolder.js';
 import { RefinerTrainSchema } from '../diffusion-refiner/config.js';
@@ -12,7 +11,7 @@ import { writeFileAtomic } from '../io/atomic.js';
 import { loadConfig } from '../io/config.js';
 import { Rng } from '../random.js';
 import { TextEncoderSpecSchema } from '../text/encoder.js';
-import { handle, printJson, startBackend, stopOnSignal, trainingOptions, warn, type GlobalArgs } from './common.js';
+import { handle, printJson, resumeChoice, startBackend, stopOnSignal, trainingOptions, warn, type GlobalArgs } from './common.js';
 import { progress, trainingProgress, type Progress } from './progress.js';
 import { positiveInt } from './train-tokenizer.js';
 
@@ -20,7 +19,7 @@ interface Args extends GlobalArgs {
   config: string;
   data: string;
   out: string;
-  resume?: ResumeFrom;
+  resume?: string;
   steps?: number;
   autoencoderSteps?: number;
   batchSize?: number;
@@ -60,6 +59,7 @@ export const trainRefinerCommand: CommandModule<GlobalArgs, Args> = {
       .option('channels', { choices: [1, 3], type: 'number', describe: '1 for grayscale data such as Fashion-MNIST, 3 for RGB' })
       .option('hold-out', { type: 'number', default: 0, describe: `fraction of the images (seeded) kept out of training for evaluation; their files are listed in RUN/${HOLDOUT_FILE}` }) as unknown as Argv<Args>,
   handler: handle(async (args: Args) => {
+    const resume = resumeChoice(args.resume);
     const refiner = await loadConfig(z.record(z.string(), z.unknown()), args.config, 'refiner');
     if (args.size !== undefined) refiner.size = positiveInt(args.size, '--size');
     if (args.factor !== undefined) refiner.factor = positiveInt(args.factor, '--factor');
@@ -98,7 +98,7 @@ export const trainRefinerCommand: CommandModule<GlobalArgs, Args> = {
       text,
       train,
       out: args.out,
-      resume: args.resume,
+      resume,
       onWarning: warn,
       shouldStop: stop.requested,
       onStage: (stage, _start, steps) => {

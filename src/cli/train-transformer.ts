@@ -1,6 +1,5 @@
 /** `maskgen train-transformer`: trains the text encoder (if trainable) and the masked transformer. */
 import type { Argv, CommandModule } from 'yargs';
-import type { ResumeFrom } from '../io/checkpoint.js';
 import { z } from 'zod';
 import { loadImageFolder } from '../data/imagefolder.js';
 import { loadConfig } from '../io/config.js';
@@ -8,7 +7,7 @@ import { TextEncoderSpecSchema } from '../text/encoder.js';
 import { TransformerTrainSchema } from '../transformer/config.js';
 import { runTransformerTraining } from '../transformer/run.js';
 import { loadTokenizer } from '../vqgan/io.js';
-import { handle, printJson, startBackend, stopOnSignal, trainingOptions, warn, type GlobalArgs } from './common.js';
+import { handle, printJson, resumeChoice, startBackend, stopOnSignal, trainingOptions, warn, type GlobalArgs } from './common.js';
 import { progress, trainingProgress, type Progress } from './progress.js';
 import { positiveInt } from './train-tokenizer.js';
 
@@ -17,7 +16,7 @@ interface Args extends GlobalArgs {
   data: string;
   tokenizer: string;
   out: string;
-  resume?: ResumeFrom;
+  resume?: string;
   steps?: number;
   batchSize?: number;
   limit?: number;
@@ -40,6 +39,7 @@ export const trainTransformerCommand: CommandModule<GlobalArgs, Args> = {
         describe: 'use a pretrained, frozen text encoder instead of the preset\'s: a local transformers.js model folder (config.json, tokenizer.json, onnx/) or a hub id already in the local cache',
       }) as unknown as Argv<Args>,
   handler: handle(async (args: Args) => {
+    const resume = resumeChoice(args.resume);
     const transformer = await loadConfig(z.record(z.string(), z.number()), args.config, 'transformer');
     let text = await loadConfig(TextEncoderSpecSchema, args.config, 'textEncoder');
     if (args.textEncoder) text = { kind: 'pretrained', model: args.textEncoder, maxLength: text.maxLength, localOnly: true };
@@ -69,7 +69,7 @@ export const trainTransformerCommand: CommandModule<GlobalArgs, Args> = {
       text,
       train,
       out: args.out,
-      resume: args.resume,
+      resume,
       onWarning: warn,
       shouldStop: stop.requested,
       onTokenize: (done, total) => (tokenizing ??= progress('tokenizing', total)).update(done),
