@@ -48,7 +48,7 @@ export function fsError(err: unknown, verb: string, file: string): unknown {
 
 export interface WriteFault {
   action: 'kill' | 'enospc' | 'pause';
-  /** Only writes to files whose path contains this count (default: every file). */
+  /** Only writes to files whose path contains this (default: every file). */
   scope?: string;
   /** Bytes written (within the scope) before the fault. */
   atByte: number;
