@@ -11,6 +11,17 @@ export class Rng {
     this.state = seed >>> 0;
   }
 
+  /** The generator's position, for a checkpoint: `restore(save())` continues the same sequence. */
+  save(): number {
+    return this.state;
+  }
+
+  /** Continues from a position `save()` returned. */
+  restore(state: number): void {
+    if (!Number.isInteger(state) || state < 0 || state > 0xffffffff) throw new Error(`Rng.restore: not a saved state: ${state}`);
+    this.state = state;
+  }
+
   /** A float in [0, 1). */
   next(): number {
     let t = (this.state = (this.state + 0x6d2b79f5) >>> 0);
@@ -51,5 +62,22 @@ export class Rng {
   /** A random permutation of 0..n-1. */
   permutation(n: number): number[] {
     return this.shuffle(Array.from({ length: n }, (_, i) => i));
+  }
+}
+
+/** The positions of named generators, for a checkpoint (`restoreRngs` continues them). */
+export function saveRngs(rngs: Record<string, Rng>): Record<string, number> {
+  return Object.fromEntries(Object.entries(rngs).map(([name, r]) => [name, r.save()]));
+}
+
+/**
+ * Continues named generators from positions `saveRngs` gave. A name `saved` lacks (a checkpoint
+ * from before random state was kept) keeps its seeded start.
+ */
+export function restoreRngs(rngs: Record<string, Rng>, saved: unknown): void {
+  if (typeof saved !== 'object' || saved === null) return;
+  for (const [name, r] of Object.entries(rngs)) {
+    const s = (saved as Record<string, unknown>)[name];
+    if (typeof s === 'number') r.restore(s);
   }
 }

@@ -6,6 +6,7 @@ import path from 'node:path';
 import type { Argv } from 'yargs';
 import { BACKEND_CHOICES, initBackend, type BackendChoice } from '../backend/index.js';
 import { UserError } from '../errors.js';
+import type { ResumeFrom } from '../io/checkpoint.js';
 import { packageRoot } from '../io/config.js';
 
 export interface GlobalArgs {
@@ -84,6 +85,19 @@ export function defaultBundle(): string {
   return path.join(packageRoot(), 'models', 'maskgen-emoji-small');
 }
 
+/** What `--resume [value]` asks for: alone it means 'latest'; the other value is 'latest-good'; anything else is a UserError. */
+export function resumeChoice(v: unknown): ResumeFrom | undefined {
+  if (v === undefined || v === false) return undefined;
+  if (v === '' || v === true || v === 'latest') return 'latest';
+  if (v === 'latest-good') return 'latest-good';
+  throw new UserError(`--resume takes no value, 'latest' or 'latest-good', got ${JSON.stringify(v)}`);
+}
+
+/** Prints a warning line on stderr. */
+export function warn(message: string): void {
+  process.stderr.write(`maskgen: warning: ${message}\n`);
+}
+
 /** The flags every `train-*` command takes, with the command's own descriptions where they differ. */
 export function trainingOptions(
   y: Argv<GlobalArgs>,
@@ -93,7 +107,13 @@ export function trainingOptions(
     .option('config', { type: 'string', default: 'small', describe: `preset name (tiny, small, base) or a config JSON file; uses its ${d.sections} sections` })
     .option('data', { type: 'string', demandOption: true, describe: d.data })
     .option('out', { type: 'string', demandOption: true, describe: d.out })
-    .option('resume', { type: 'boolean', default: false, describe: 'continue the run in --out from its last checkpoint (same weights, optimizer state and step)' })
+    .option('resume', {
+      type: 'string',
+      describe:
+        'continue the run in --out from its newest checkpoint (weights, optimizer and random state, step); a damaged newest one is an error. ' +
+        "'--resume latest-good' takes the newest undamaged one instead, skipping damaged ones with a warning",
+    })
+
     .option('steps', { type: 'number', describe: d.steps ?? 'override the number of training steps' })
     .option('batch-size', { type: 'number', describe: d.batchSize ?? 'override the batch size' })
     .option('limit', { type: 'number', describe: 'use only the first N images of the data folder' }) as Argv<GlobalArgs>;

@@ -11,7 +11,7 @@ import { UserError } from '../errors.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { loadConfig } from '../io/config.js';
 import { TextEncoderSpecSchema } from '../text/encoder.js';
-import { handle, printJson, startBackend, stopOnSignal, trainingOptions, type GlobalArgs } from './common.js';
+import { handle, printJson, resumeChoice, startBackend, stopOnSignal, trainingOptions, warn, type GlobalArgs } from './common.js';
 import { progress, trainingProgress, type Progress } from './progress.js';
 import { positiveInt } from './train-tokenizer.js';
 
@@ -19,7 +19,7 @@ interface Args extends GlobalArgs {
   config: string;
   data: string;
   out: string;
-  resume: boolean;
+  resume?: string;
   steps?: number;
   autoencoderSteps?: number;
   batchSize?: number;
@@ -43,13 +43,14 @@ export const trainRefinerCommand: CommandModule<GlobalArgs, Args> = {
       steps: 'override the number of denoiser training steps',
       batchSize: 'override the denoiser batch size',
     })
-      .usage('$0 train-refiner --config C --data DIR --out RUN [--resume]')
+      .usage('$0 train-refiner --config C --data DIR --out RUN [--resume [latest-good]]')
       .option('autoencoder-steps', { type: 'number', describe: 'override the number of autoencoder training steps' })
       .option('size', { type: 'number', describe: "override the preset's output size (a multiple of 4)" })
       .option('factor', { type: 'number', describe: "override the preset's upsampling factor" })
       .option('channels', { choices: [1, 3], type: 'number', describe: '1 for grayscale data such as Fashion-MNIST, 3 for RGB' })
       .option('hold-out', { type: 'number', default: 0, describe: `fraction of the images (seeded) kept out of training for evaluation; their files are listed in RUN/${HOLDOUT_FILE}` }) as unknown as Argv<Args>,
   handler: handle(async (args: Args) => {
+    const resume = resumeChoice(args.resume);
     const refiner = await loadConfig(z.record(z.string(), z.unknown()), args.config, 'refiner');
     if (args.size !== undefined) refiner.size = positiveInt(args.size, '--size');
     if (args.factor !== undefined) refiner.factor = positiveInt(args.factor, '--factor');
@@ -88,7 +89,8 @@ export const trainRefinerCommand: CommandModule<GlobalArgs, Args> = {
       text,
       train,
       out: args.out,
-      resume: args.resume,
+      resume,
+      onWarning: warn,
       shouldStop: stop.requested,
       onStage: (stage, _start, steps) => {
         bar?.stop();

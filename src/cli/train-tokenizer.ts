@@ -5,14 +5,14 @@ import { UserError } from '../errors.js';
 import { loadConfig } from '../io/config.js';
 import { VqganConfigSchema, VqganTrainSchema } from '../vqgan/config.js';
 import { runTokenizerTraining } from '../vqgan/run.js';
-import { handle, printJson, startBackend, stopOnSignal, trainingOptions, type GlobalArgs } from './common.js';
+import { handle, printJson, resumeChoice, startBackend, stopOnSignal, trainingOptions, warn, type GlobalArgs } from './common.js';
 import { progress, trainingProgress, type Progress } from './progress.js';
 
 interface Args extends GlobalArgs {
   config: string;
   data: string;
   out: string;
-  resume: boolean;
+  resume?: string;
   steps?: number;
   batchSize?: number;
   limit?: number;
@@ -28,9 +28,10 @@ export const trainTokenizerCommand: CommandModule<GlobalArgs, Args> = {
       data: 'data folder: images + metadata.jsonl',
       out: 'run folder: bundle part, checkpoints and logs go here',
     })
-      .usage('$0 train-tokenizer --config C --data DIR --out RUN [--resume]')
+      .usage('$0 train-tokenizer --config C --data DIR --out RUN [--resume [latest-good]]')
       .option('channels', { choices: [1, 3], type: 'number', describe: "override the preset's channels: 1 for grayscale data such as Fashion-MNIST, 3 for RGB" }) as unknown as Argv<Args>,
   handler: handle(async (args: Args) => {
+    const resume = resumeChoice(args.resume);
     const model = await loadConfig(VqganConfigSchema, args.config, 'vqgan');
     if (args.channels !== undefined) model.channels = args.channels as 1 | 3;
     const train = await loadConfig(VqganTrainSchema, args.config, 'vqganTrain');
@@ -56,7 +57,8 @@ export const trainTokenizerCommand: CommandModule<GlobalArgs, Args> = {
       model,
       train,
       out: args.out,
-      resume: args.resume,
+      resume,
+      onWarning: warn,
       shouldStop: stop.requested,
       onStep: (step, m) => bar.report(step, { loss: m.loss, l2: m.l2, usage: m.usage, ...(m.dLoss ? { d: m.dLoss } : {}) }),
     });

@@ -7,7 +7,7 @@ import { TextEncoderSpecSchema } from '../text/encoder.js';
 import { TransformerTrainSchema } from '../transformer/config.js';
 import { runTransformerTraining } from '../transformer/run.js';
 import { loadTokenizer } from '../vqgan/io.js';
-import { handle, printJson, startBackend, stopOnSignal, trainingOptions, type GlobalArgs } from './common.js';
+import { handle, printJson, resumeChoice, startBackend, stopOnSignal, trainingOptions, warn, type GlobalArgs } from './common.js';
 import { progress, trainingProgress, type Progress } from './progress.js';
 import { positiveInt } from './train-tokenizer.js';
 
@@ -16,7 +16,7 @@ interface Args extends GlobalArgs {
   data: string;
   tokenizer: string;
   out: string;
-  resume: boolean;
+  resume?: string;
   steps?: number;
   batchSize?: number;
   limit?: number;
@@ -32,13 +32,14 @@ export const trainTransformerCommand: CommandModule<GlobalArgs, Args> = {
       data: 'data folder: images + metadata.jsonl (captions are the prompts)',
       out: 'run folder; becomes a bundle (vqgan, text-encoder, transformer)',
     })
-      .usage('$0 train-transformer --config C --data DIR --tokenizer RUN --out RUN [--resume]')
+      .usage('$0 train-transformer --config C --data DIR --tokenizer RUN --out RUN [--resume [latest-good]]')
       .option('tokenizer', { type: 'string', demandOption: true, describe: 'a trained tokenizer: a run folder, bundle or vqgan/ part' })
       .option('text-encoder', {
         type: 'string',
         describe: 'use a pretrained, frozen text encoder instead of the preset\'s: a local transformers.js model folder (config.json, tokenizer.json, onnx/) or a hub id already in the local cache',
       }) as unknown as Argv<Args>,
   handler: handle(async (args: Args) => {
+    const resume = resumeChoice(args.resume);
     const transformer = await loadConfig(z.record(z.string(), z.number()), args.config, 'transformer');
     let text = await loadConfig(TextEncoderSpecSchema, args.config, 'textEncoder');
     if (args.textEncoder) text = { kind: 'pretrained', model: args.textEncoder, maxLength: text.maxLength, localOnly: true };
@@ -68,7 +69,8 @@ export const trainTransformerCommand: CommandModule<GlobalArgs, Args> = {
       text,
       train,
       out: args.out,
-      resume: args.resume,
+      resume,
+      onWarning: warn,
       shouldStop: stop.requested,
       onTokenize: (done, total) => (tokenizing ??= progress('tokenizing', total)).update(done),
       onStep: (step, m) => bar.report(step, { loss: m.loss, acc: m.accuracy }),

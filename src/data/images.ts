@@ -3,11 +3,10 @@
  * PNGs), sharp for every other format. Pixels are plain typed arrays in HWC order (row-major,
  * channels last), 1 channel (grayscale) or 3 (RGB); alpha is flattened onto a background colour.
  */
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { readFile } from 'node:fs/promises';
 import sharp from 'sharp';
 import { UserError } from '../errors.js';
-import { fsError } from '../io/atomic.js';
+import { writeFileAtomic } from '../io/atomic.js';
 import { decodePng, encodePngBytes, isPng, type DecodedPng } from './png.js';
 import { contain, parseColor, resize, toChannels, type Rgb } from './resample.js';
 
@@ -212,15 +211,12 @@ export async function encodePng(image: RawImage<Uint8Array | Float32Array>): Pro
   return encodePngBytes(toUint8(image.data), image.width, image.height, image.channels);
 }
 
-/** Writes an image (uint8 0–255, or float32 in [0,1]; HWC, 1 or 3 channels) as a PNG file, creating its folder. */
+/**
+ * Writes an image (uint8 0–255, or float32 in [0,1]; HWC, 1 or 3 channels) as a PNG file, creating its
+ * folder. Atomically: a full disk or a crash never leaves half a PNG.
+ */
 export async function writePng(file: string, image: RawImage<Uint8Array | Float32Array>): Promise<void> {
-  const png = await encodePng(image);
-  try {
-    await mkdir(dirname(file), { recursive: true });
-    await writeFile(file, png);
-  } catch (err) {
-    throw fsError(err, 'write', file);
-  }
+  await writeFileAtomic(file, await encodePng(image));
 }
 
 /**

@@ -4,8 +4,9 @@
  *
  * RUN/model_index.json                    parts: refiner (+ whatever the bundle had)
  * RUN/refiner/                            config (with the measured latentScale) + weights + text-encoder/
- * RUN/checkpoints/refiner-autoencoder/    stage 1: autoencoder weights + optimizer + step
- * RUN/checkpoints/refiner/                stage 2: denoiser (+ text encoder) weights + optimizer + step
+ * RUN/checkpoints/refiner-autoencoder/    stage 1: autoencoder weights + optimizer + step, in step-N/ folders
+ * RUN/checkpoints/refiner/                stage 2: denoiser (+ text encoder) weights + optimizer + step +
+ *                                         random state + the text encoder, in step-N/ folders (see io/checkpoint.ts)
  * RUN/logs/refiner-autoencoder.jsonl, RUN/logs/refiner.jsonl
  */
 import * as fsp from 'node:fs/promises';
@@ -16,10 +17,10 @@ import type { ImageSet } from '../data/imagefolder.js';
 import { boxDownsample } from '../data/rescale.js';
 import { UserError } from '../errors.js';
 import { INDEX_FILE, readModelIndex, writeModelIndex } from '../io/bundle.js';
-import { hasCheckpoint, loadCheckpoint, saveCheckpoint } from '../io/checkpoint.js';
+import { checkConfig, hasCheckpoint, hasTrainingCheckpoint, saveTrainingCheckpoint } from '../io/checkpoint.js';
 import { parseConfig } from '../io/config.js';
 import { createTextEncoder, loadTextEncoder, type TextEncoderSpec } from '../text/encoder.js';
-import { checkResume, runBatches, trainingLoop } from '../training/loop.js';
+import { checkResume, resumeCheckpoint, runBatches, trainingLoop, type Resume } from '../training/loop.js';
 import { ConvAutoencoder } from './autoencoder.js';
 import { Denoiser } from './denoiser.js';
 import { RefinerConfigSchema, type RefinerConfig, type RefinerTrainConfig } from './config.js';
@@ -37,7 +38,10 @@ export interface RefinerRunOptions {
   text: TextEncoderSpec;
   train: RefinerTrainConfig;
   out: string;
-  resume?: boolean;
+  /** Continue the run in `out` (true: from its newest checkpoints; 'latest-good': the newest undamaged ones). */
+  resume?: Resume;
+  /** Hears about damaged checkpoints skipped on the way to the newest good one. */
+  onWarning?: (message: string) => void;
   onStage?: (stage: RefinerStage, startStep: number, steps: number) => void;
   onStep?: (stage: RefinerStage, step: number, metrics: StepMetrics) => void;
   onEncode?: (done: number, total: number) => void;
@@ -54,6 +58,7 @@ export interface RefinerRunResult {
 }
 
 const AE_CKPT = 'refiner-autoencoder';
+const TEXT_DIR = 'text-encoder';
 
 /** Scale that brings the latents to unit variance: 1 / their std over every value. */
 export function unitVarianceScale(latents: Float32Array): number {
@@ -92,15 +97,17 @@ export async function runRefinerTraining(opts: RefinerRunOptions): Promise<Refin
   if (data.count < minBatch) throw new UserError(`data has ${data.count} images, fewer than one batch of ${minBatch}`);
   const aeDir = path.join(out, 'checkpoints', AE_CKPT);
   const dnDir = path.join(out, 'checkpoints', REFINER_PART);
-  await checkResume(out, aeDir, opts.resume);
+  const aeExists = await checkResume(out, aeDir, opts.resume);
   const seconds = { autoencoder: 0, denoiser: 0 };
 
   // Stage 1: the autoencoder.
   const ae = new ConvAutoencoder(base.autoencoder, base.channels, train.seed);
   const aeTrainer = new AutoencoderTrainer(ae, train);
   const aeKey = { autoencoder: base.autoencoder, size: base.size, channels: base.channels, lr: train.autoencoderLr, batchSize: train.autoencoderBatchSize, seed: train.seed };
-  if (await hasCheckpoint(aeDir)) {
-    aeTrainer.restore(await loadCheckpoint(aeDir, { expectConfig: aeKey, what: 'refiner autoencoder checkpoint' }), `refiner autoencoder checkpoint ${aeDir}`);
+  if (aeExists) {
+    const what = 'refiner autoencoder checkpoint';
+    const ckpt = await resumeCheckpoint(aeDir, opts.resume, { expectConfig: aeKey, what, onWarning: opts.onWarning });
+    aeTrainer.restore(ckpt, `${what} ${ckpt.dir}`);
   }
   let last: StepMetrics | undefined;
   try {
@@ -125,7 +132,7 @@ export async function runRefinerTraining(opts: RefinerRunOptions): Promise<Refin
         },
         save: async () => {
           const st = aeTrainer.state();
-          await saveCheckpoint(aeDir, { config: aeKey, weights: st.weights, optimizer: st.optimizer, state: { step: st.step } });
+          await saveTrainingCheckpoint(aeDir, { config: aeKey, weights: st.weights, optimizer: st.optimizer, state: { step: st.step, random: st.random } });
         },
         onStep: (step, m) => opts.onStep?.('autoencoder', step, m),
         shouldStop: opts.shouldStop,
@@ -159,27 +166,34 @@ export async function runRefinerTraining(opts: RefinerRunOptions): Promise<Refin
   }
 
   // Stage 2: the denoiser, on latents scaled to unit variance.
-  const resuming = await hasCheckpoint(dnDir);
+  const what = 'refiner checkpoint';
+  const ckpt = (await hasTrainingCheckpoint(dnDir)) ? await resumeCheckpoint(dnDir, opts.resume, { what, onWarning: opts.onWarning }) : undefined;
   const refinerDir = path.join(out, REFINER_PART);
-  const text = resuming
-    ? await loadTextEncoder(path.join(refinerDir, 'text-encoder'))
+  // The text encoder (its vocabulary) is in the checkpoint; checkpoints from before it was are beside the bundle's.
+  const inCkpt = ckpt ? path.join(ckpt.dir, TEXT_DIR) : '';
+  const text = ckpt
+    ? await loadTextEncoder((await hasCheckpoint(inCkpt)) ? inCkpt : path.join(refinerDir, TEXT_DIR))
     : await createTextEncoder(opts.text, { captions: data.captions, seed: train.seed + 5 }, 'textEncoder');
   await text.prepare?.([...new Set(data.captions), '']);
   // The checkpoint's key is everything but the latent scale (measured, and kept in its state).
   const { steps: _s, checkpointEvery: _c, ...trainKey } = train;
   const { latentScale: _scale, ...shape } = { ...base, textDim: text.dim };
   const dnKey = JSON.parse(JSON.stringify({ refiner: shape, text: opts.text, train: trainKey })) as unknown;
-  const ckpt = resuming ? await loadCheckpoint(dnDir, { expectConfig: dnKey, what: 'refiner checkpoint' }) : undefined;
+  if (ckpt) checkConfig(ckpt.config, dnKey, `${what} ${ckpt.dir}`);
   const latentScale = ckpt ? Number(ckpt.state?.latentScale) : unitVarianceScale(latents);
   const config = parseConfig(RefinerConfigSchema, { ...shape, latentScale }, 'refiner config');
   const refiner = new Refiner(config, ae, new Denoiser(config, train.seed + 1), text);
   const dnTrainer = new DenoiserTrainer(refiner, train);
-  if (ckpt) dnTrainer.restore(ckpt, `refiner checkpoint ${dnDir}`);
+  if (ckpt) dnTrainer.restore(ckpt, `${what} ${ckpt.dir}`);
   for (let i = 0; i < latents.length; i++) latents[i]! *= latentScale;
 
   const save = async () => {
     const st = dnTrainer.state();
-    await saveCheckpoint(dnDir, { config: dnKey, weights: st.weights, optimizer: st.optimizer, state: { step: st.step, latentScale } });
+    await saveTrainingCheckpoint(
+      dnDir,
+      { config: dnKey, weights: st.weights, optimizer: st.optimizer, state: { step: st.step, latentScale, random: st.random } },
+      { extra: (dir) => text.save(path.join(dir, TEXT_DIR)) },
+    );
     await saveRefiner(refinerDir, refiner);
     await mergeIntoIndex(out);
   };

@@ -60,7 +60,7 @@ export class DenoiserTrainer extends Optimized {
 
   constructor(readonly refiner: Refiner, readonly train: RefinerTrainConfig) {
     super(denoiserVariables(refiner), scheduleOf(train));
-    this.rng = new Rng(train.seed + 13);
+    this.rng = this.rngs.noise = new Rng(train.seed + 13);
   }
 
   /**

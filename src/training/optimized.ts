@@ -1,10 +1,11 @@
 /**
  * What every trainer shares: AdamW over a fixed set of named variables, a warm-up + cosine learning
- * rate, global-norm clipping, and the state (weights, optimizer moments, step) that checkpoints
- * save and `--resume` restores.
+ * rate, global-norm clipping, and the state (weights, optimizer moments, step, the positions of its
+ * random generators) that checkpoints save and `--resume` restores.
  */
 import * as tf from '@tensorflow/tfjs';
 import { AdamW, clipScale, type KnownSquares } from '../nn/optim.js';
+import { restoreRngs, saveRngs, type Rng } from '../random.js';
 import { warmupCosine } from '../nn/schedules.js';
 import type { Checkpoint } from '../io/checkpoint.js';
 import { assignWeights } from '../io/tensors.js';
@@ -40,6 +41,8 @@ export function scheduleOf(t: { lr: number; warmup: number; steps: number; minLr
 /** AdamW + warm-up/cosine + clipping over a fixed set of variables, with state for checkpoints. */
 export class Optimized {
   step = 0;
+  /** The trainer's random generators (masking, noise, caption dropout), by name: part of its state. */
+  readonly rngs: Record<string, Rng> = {};
   private readonly opt: AdamW;
 
   constructor(readonly vars: Record<string, tf.Variable>, private readonly sched: OptimizedSchedule) {
@@ -60,8 +63,8 @@ export class Optimized {
     return { loss: g.loss, gradNorm: clip.norm, lr };
   }
 
-  state(): { weights: Record<string, tf.Tensor>; optimizer: Record<string, tf.Tensor>; step: number } {
-    return { weights: { ...this.vars }, optimizer: this.opt.state(), step: this.step };
+  state(): { weights: Record<string, tf.Tensor>; optimizer: Record<string, tf.Tensor>; step: number; random: Record<string, number> } {
+    return { weights: { ...this.vars }, optimizer: this.opt.state(), step: this.step, random: saveRngs(this.rngs) };
   }
 
   /** Restores optimizer state and step (weights are assigned by the caller). */
@@ -72,11 +75,13 @@ export class Optimized {
 
   /**
    * Continues from a training checkpoint: its weights into the variables, its optimizer state and
-   * step into the optimizer. The checkpoint's tensors are disposed. `where` names it in errors.
+   * step into the optimizer, its `state.random` into the generators. The checkpoint's tensors are
+   * disposed. `where` names it in errors.
    */
   restore(ckpt: Checkpoint, where: string): void {
     assignWeights(this.vars, ckpt.weights, where);
     this.load(ckpt.optimizer ?? {}, Number(ckpt.state?.step ?? 0));
+    restoreRngs(this.rngs, ckpt.state?.random);
     tf.dispose(Object.values(ckpt.optimizer ?? {}));
   }
 

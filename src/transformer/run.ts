@@ -4,18 +4,20 @@
  * RUN/model_index.json                      parts: vqgan, text-encoder, transformer
  * RUN/vqgan/                                the frozen tokenizer, copied in so the bundle stands alone
  * RUN/text-encoder/, RUN/transformer/       config + weights (+ tokenizer.json)
- * RUN/checkpoints/transformer/              all trainable weights + optimizer state + step
+ * RUN/checkpoints/transformer/step-N/       all trainable weights + optimizer state + step + random
+ *                                           state + the text encoder (the last few, see io/checkpoint.ts)
  * RUN/cache/tokens-*.safetensors            the data set's token grids
  * RUN/logs/transformer.jsonl
  */
 import path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
 import type { ImageSet } from '../data/imagefolder.js';
 import { UserError } from '../errors.js';
 import { writeModelIndex } from '../io/bundle.js';
-import { loadCheckpoint, saveCheckpoint } from '../io/checkpoint.js';
+import { checkConfig, hasCheckpoint, saveCheckpoint, saveTrainingCheckpoint } from '../io/checkpoint.js';
 import { parseConfig } from '../io/config.js';
 import { createTextEncoder, loadTextEncoder, type TextEncoder, type TextEncoderSpec } from '../text/encoder.js';
-import { checkResume, runBatches, trainingLoop } from '../training/loop.js';
+import { checkResume, resumeCheckpoint, runBatches, trainingLoop, type Resume } from '../training/loop.js';
 import { VQGAN_PART, saveTokenizer } from '../vqgan/io.js';
 import type { VitVqgan } from '../vqgan/model.js';
 import { TransformerConfigSchema, type TransformerConfig, type TransformerTrainConfig } from './config.js';
@@ -34,7 +36,10 @@ export interface TransformerRunOptions {
   text: TextEncoderSpec;
   train: TransformerTrainConfig;
   out: string;
-  resume?: boolean;
+  /** Continue the run in `out` (true: from its newest checkpoint; 'latest-good': the newest undamaged one). */
+  resume?: Resume;
+  /** Hears about damaged checkpoints skipped on the way to the newest good one. */
+  onWarning?: (message: string) => void;
   onTokenize?: (done: number, total: number) => void;
   onStep?: (step: number, metrics: TransformerStepMetrics) => void;
   shouldStop?: () => boolean;
@@ -65,8 +70,12 @@ export async function runTransformerTraining(opts: TransformerRunOptions): Promi
   const exists = await checkResume(out, ckptDir, opts.resume);
 
   const tokens = await tokenizeDataset(tokenizer, data, path.join(out, 'cache'), opts.onTokenize);
-  const text = exists
-    ? await loadTextEncoder(path.join(out, TEXT_PART))
+  const what = 'transformer checkpoint';
+  const ckpt = exists ? await resumeCheckpoint(ckptDir, opts.resume, { what, onWarning: opts.onWarning }) : undefined;
+  // The text encoder (its vocabulary) is in the checkpoint; checkpoints from before it was are beside the bundle's.
+  const textDir = ckpt && (await hasCheckpoint(path.join(ckpt.dir, TEXT_PART))) ? path.join(ckpt.dir, TEXT_PART) : path.join(out, TEXT_PART);
+  const text = ckpt
+    ? await loadTextEncoder(textDir)
     : await createTextEncoder(opts.text, { captions: data.captions, seed: train.seed + 5 }, 'textEncoder');
   await text.prepare?.([...new Set(data.captions), '']);
   const config = parseConfig(
@@ -77,14 +86,27 @@ export async function runTransformerTraining(opts: TransformerRunOptions): Promi
   const model = new MaskedTransformer(config, train.seed);
   const trainer = new TransformerTrainer(model, text, train);
   const key = resumeKey(config, opts.text, train);
-  if (exists) {
-    trainer.restore(await loadCheckpoint(ckptDir, { expectConfig: key, what: 'transformer checkpoint' }), `transformer checkpoint ${ckptDir}`);
+  if (ckpt) {
+    try {
+      checkConfig(ckpt.config, key, `${what} ${ckpt.dir}`);
+    } catch (err) {
+      tf.dispose([...Object.values(ckpt.weights), ...Object.values(ckpt.optimizer ?? {})]);
+      trainer.dispose();
+      model.dispose();
+      text.dispose();
+      throw err;
+    }
+    trainer.restore(ckpt, `${what} ${ckpt.dir}`);
   }
 
   await saveTokenizer(path.join(out, VQGAN_PART), tokenizer);
   const save = async () => {
     const s = trainer.state();
-    await saveCheckpoint(ckptDir, { config: key, weights: s.weights, optimizer: s.optimizer, state: { step: s.step } });
+    await saveTrainingCheckpoint(
+      ckptDir,
+      { config: key, weights: s.weights, optimizer: s.optimizer, state: { step: s.step, random: s.random } },
+      { extra: (dir) => text.save(path.join(dir, TEXT_PART)) },
+    );
     await saveCheckpoint(path.join(out, TRANSFORMER_PART), { config: model.config, weights: model.variables() });
     await text.save(path.join(out, TEXT_PART));
     await writeModelIndex(out, { parts: { [VQGAN_PART]: VQGAN_PART, [TEXT_PART]: TEXT_PART, [TRANSFORMER_PART]: TRANSFORMER_PART } });

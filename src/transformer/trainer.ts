@@ -49,7 +49,7 @@ export class TransformerTrainer extends Optimized {
   constructor(readonly model: MaskedTransformer, readonly text: TextEncoder, readonly train: TransformerTrainConfig, o: TransformerTrainerOptions = {}) {
     // AdamW decays rank ≥ 2 tensors (the embedding's [MASK] row included).
     super(trainableVariables(model, text), scheduleOf(train, 0.96));
-    this.rng = new Rng(train.seed + 11);
+    this.rng = this.rngs.masking = new Rng(train.seed + 11);
     this.compiled = o.compiled ?? compiledByDefault();
   }
 

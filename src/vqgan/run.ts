@@ -3,7 +3,8 @@
  * atomic checkpoints, `resume`, and the `vqgan/` bundle part written at every checkpoint.
  *
  * RUN/model_index.json, RUN/vqgan/          the bundle part (config + weights)
- * RUN/checkpoints/vqgan/                    weights + discriminator + optimizer state + step
+ * RUN/checkpoints/vqgan/step-N/             weights + discriminator + optimizer state + step + random
+ *                                           state (the last few, see io/checkpoint.ts)
  * RUN/logs/vqgan.jsonl                      one line of metrics every `logEvery` steps
  */
 import path from 'node:path';
@@ -12,10 +13,10 @@ import { imagesToTensor } from '../data/batches.js';
 import type { ImageSet } from '../data/imagefolder.js';
 import { UserError } from '../errors.js';
 import { writeModelIndex } from '../io/bundle.js';
-import { loadCheckpoint, saveCheckpoint } from '../io/checkpoint.js';
+import { saveTrainingCheckpoint } from '../io/checkpoint.js';
 import { assignWeights } from '../io/tensors.js';
-import { Rng } from '../random.js';
-import { checkResume, runBatches, trainingLoop } from '../training/loop.js';
+import { Rng, restoreRngs, saveRngs } from '../random.js';
+import { checkResume, resumeCheckpoint, runBatches, trainingLoop, type Resume } from '../training/loop.js';
 import type { VqganConfig, VqganTrainConfig } from './config.js';
 import { VQGAN_PART, saveTokenizer } from './io.js';
 import { VitVqgan } from './model.js';
@@ -26,7 +27,10 @@ export interface TokenizerRunOptions {
   model: VqganConfig;
   train: VqganTrainConfig;
   out: string;
-  resume?: boolean;
+  /** Continue the run in `out` (true: from its newest checkpoint; 'latest-good': the newest undamaged one). */
+  resume?: Resume;
+  /** Hears about damaged checkpoints skipped on the way to the newest good one. */
+  onWarning?: (message: string) => void;
   logEvery?: number;
   onStep?: (step: number, metrics: TokenizerStepMetrics) => void;
   onCheckpoint?: (step: number) => void;
@@ -66,25 +70,32 @@ export async function runTokenizerTraining(opts: TokenizerRunOptions): Promise<T
   const model = new VitVqgan(cfg, train.seed);
   const trainer = new TokenizerTrainer(model, train);
   const key = resumeKey(cfg, train);
+  // Random state of the run itself (the trainer's is in trainer.rngs); data order follows from the seed and step.
+  const runRngs: Record<string, Rng> = train.augmentFlip ? { flip: new Rng(train.seed + 3) } : {};
   if (exists) {
-    const ckpt = await loadCheckpoint(ckptDir, { expectConfig: key, what: 'tokenizer checkpoint' });
+    const ckpt = await resumeCheckpoint(ckptDir, opts.resume, { expectConfig: key, what: 'tokenizer checkpoint', onWarning: opts.onWarning });
     const own: Record<string, tf.Tensor> = {};
     const rest: Record<string, tf.Tensor> = {};
     for (const [k, v] of Object.entries(ckpt.weights)) (k.startsWith('disc/') ? rest : own)[k] = v;
-    assignWeights(model.variables(), own, `tokenizer checkpoint ${ckptDir}`);
-    trainer.load(rest, ckpt.optimizer ?? {}, Number(ckpt.state?.step ?? 0));
-    tf.dispose([...Object.values(rest), ...Object.values(ckpt.optimizer ?? {})]);
+    try {
+      assignWeights(model.variables(), own, `tokenizer checkpoint ${ckpt.dir}`);
+      trainer.load(rest, ckpt.optimizer ?? {}, ckpt.step, { random: ckpt.state?.random, codeCounts: ckpt.state?.codeCounts });
+      restoreRngs(runRngs, ckpt.state?.random);
+    } finally {
+      tf.dispose([...Object.values(rest), ...Object.values(ckpt.optimizer ?? {})]);
+    }
   }
 
   const save = async () => {
     const s = trainer.state();
-    await saveCheckpoint(ckptDir, { config: key, weights: s.weights, optimizer: s.optimizer, state: { step: s.step } });
+    const state = { step: s.step, random: { ...s.random, ...saveRngs(runRngs) }, codeCounts: s.codeCounts };
+    await saveTrainingCheckpoint(ckptDir, { config: key, weights: s.weights, optimizer: s.optimizer, state });
     await saveTokenizer(path.join(out, VQGAN_PART), model);
     await writeModelIndex(out, { parts: { [VQGAN_PART]: VQGAN_PART } });
     opts.onCheckpoint?.(s.step);
   };
 
-  const flipRng = train.augmentFlip ? new Rng(train.seed + 3) : undefined;
+  const flipRng = runRngs.flip;
   const nextBatch = runBatches(data.count, train.batchSize, train.seed, trainer.step);
 
   try {

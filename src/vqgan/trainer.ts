@@ -6,7 +6,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { AdamW, clipScale } from '../nn/optim.js';
 import { warmupCosine } from '../nn/schedules.js';
-import { Rng } from '../random.js';
+import { Rng, restoreRngs, saveRngs } from '../random.js';
 import type { VqganTrainConfig } from './config.js';
 import { PatchDiscriminator, discriminatorHingeLoss, generatorHingeLoss } from './discriminator.js';
 import { codeHistogram, codebookUsage } from './metrics.js';
@@ -48,6 +48,8 @@ export class TokenizerTrainer {
   private readonly discOpt?: AdamW;
   private counts: Float64Array;
   private readonly rng: Rng;
+  /** The trainer's random generators by name (dead-code restarts): part of its state. */
+  readonly rngs: Record<string, Rng>;
 
   constructor(readonly model: VitVqgan, readonly train: VqganTrainConfig) {
     this.opt = new AdamW(model.variables(), { weightDecay: train.weightDecay, beta1: 0.9, beta2: 0.99 });
@@ -57,6 +59,7 @@ export class TokenizerTrainer {
     }
     this.counts = new Float64Array(model.config.codebookSize);
     this.rng = new Rng(train.seed + 7);
+    this.rngs = { restarts: this.rng };
   }
 
   adversarialOn(step = this.step): boolean {
@@ -148,8 +151,12 @@ export class TokenizerTrainer {
     return this.applyGrads(this.computeGrads(images));
   }
 
-  /** Everything a checkpoint needs beyond the model's own weights. */
-  state(): { weights: Record<string, tf.Tensor>; optimizer: Record<string, tf.Tensor>; step: number } {
+  /**
+   * Everything a checkpoint needs: weights (the model's, and the discriminator's as `disc/…`),
+   * optimizer state, the step, and what is not a tensor: the generators' positions and the code
+   * counts gathered since the last dead-code restart.
+   */
+  state(): { weights: Record<string, tf.Tensor>; optimizer: Record<string, tf.Tensor>; step: number; random: Record<string, number>; codeCounts: number[] } {
     const weights: Record<string, tf.Tensor> = {};
     const optimizer: Record<string, tf.Tensor> = {};
     for (const [k, v] of Object.entries(this.model.variables())) weights[k] = v;
@@ -158,11 +165,14 @@ export class TokenizerTrainer {
       for (const [k, v] of Object.entries(this.disc.variables())) weights[`disc/${k}`] = v;
       for (const [k, v] of Object.entries(this.discOpt.state())) optimizer[`disc/${k}`] = v;
     }
-    return { weights, optimizer, step: this.step };
+    return { weights, optimizer, step: this.step, random: saveRngs(this.rngs), codeCounts: Array.from(this.counts) };
   }
 
-  /** Restores optimizer state, discriminator weights and the step (model weights are assigned by the caller). */
-  load(weights: Record<string, tf.Tensor>, optimizer: Record<string, tf.Tensor>, step: number): void {
+  /**
+   * Restores optimizer state, discriminator weights, the step, and (when given, as `state()` returned
+   * them) the generators' positions and code counts. Model weights are assigned by the caller.
+   */
+  load(weights: Record<string, tf.Tensor>, optimizer: Record<string, tf.Tensor>, step: number, rest: { random?: unknown; codeCounts?: unknown } = {}): void {
     const pick = (src: Record<string, tf.Tensor>, prefix: string) =>
       Object.fromEntries(Object.entries(src).filter(([k]) => k.startsWith(prefix)).map(([k, v]) => [k.slice(prefix.length), v]));
     this.opt.load(pick(optimizer, 'gen/'), step);
@@ -172,9 +182,13 @@ export class TokenizerTrainer {
         const w = discWeights[k];
         if (w) v.assign(w);
       }
-      this.discOpt.load(pick(optimizer, 'disc/'), step);
+      // The discriminator's optimizer has stepped once per step since the adversarial start.
+      this.discOpt.load(pick(optimizer, 'disc/'), Math.max(0, step - this.train.adversarial.start));
     }
     this.step = step;
+    restoreRngs(this.rngs, rest.random);
+    const counts = rest.codeCounts;
+    if (Array.isArray(counts) && counts.length === this.counts.length) this.counts = Float64Array.from(counts, Number);
   }
 
   dispose(): void {
