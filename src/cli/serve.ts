@@ -59,7 +59,7 @@ export const serveCommand: CommandModule<GlobalArgs, Args> = {
     let dispose = () => {};
     if (args.queue !== undefined) {
       queue = await RedisQueue.open(args.queue, { name: args.queueName, maxQueue });
-      info = { queue: args.queueName };
+      info = { queueName: args.queueName };
     } else {
       const backend = await startBackend(args);
       const { pipe, runner } = await loadRunner(args.bundle, backend);

@@ -92,6 +92,8 @@ export function firstIssue(error: z.ZodError): { field: string; message: string 
 /** A generation, as queued. */
 export interface GenerateJob extends GenerateRequest {
   kind: 'generate';
+  /** Decode a preview at every step for the event stream (default true; `?wait=true` jobs skip them: they cost a decoder pass a step). */
+  preview?: boolean;
 }
 
 /** An edit, as queued: the uploaded files travel as base64 so a job is plain JSON (BullMQ stores it). */
@@ -102,6 +104,8 @@ export interface EditJob extends EditFields {
   imageSize: { width: number; height: number };
   /** Inpainting's mask (white = regenerate), base64, the size of the image. */
   mask?: string;
+  /** As GenerateJob.preview. */
+  preview?: boolean;
 }
 
 export type JobSpec = GenerateJob | EditJob;

@@ -9,7 +9,7 @@ import { encodePng, readImage, type RawImage } from '../data/images.js';
 import { DEFAULT_EDIT_GUIDANCE, DEFAULT_EDIT_ITERATIONS, DEFAULT_EDIT_STRENGTH, DEFAULT_EDIT_TEMPERATURE, DEFAULT_STEPS } from '../decoding/index.js';
 import { REFINE_DEFAULTS } from '../diffusion-refiner/config.js';
 import { UserError } from '../errors.js';
-import { scaleBox, scaleMask } from '../cli/edit.js';
+import { beforeOnCanvas, scaleBox, scaleMask } from '../cli/edit.js';
 import type { EditOptions, MaskgenPipeline, StepPreview } from '../pipeline.js';
 import { JobTimeoutError, type EditJob, type GenerateJob, type JobProgress, type JobResult, type JobSpec } from './jobs.js';
 
@@ -55,7 +55,7 @@ export function createRunner(pipe: MaskgenPipeline, info: { bundle: string; back
       n: spec.n,
       ...settings,
       seed: spec.seed,
-      preview: true,
+      preview: spec.preview !== false,
       onStep: stepper(ctx, deadline),
       refine: refine
         ? {
@@ -63,7 +63,8 @@ export function createRunner(pipe: MaskgenPipeline, info: { bundle: string; back
             guidance: REFINE_DEFAULTS.guidance,
             onStep: (done, total) => {
               if (Date.now() > deadline) throw new JobTimeoutError(Math.round((ctx.timeoutMs ?? 0) / 1000));
-              void ctx.onProgress?.({ phase: 'refine', step: done, total, worker });
+              // The refiner does not wait for its onStep: a failed report must not become an unhandled rejection.
+              Promise.resolve(ctx.onProgress?.({ phase: 'refine', step: done, total, worker })).catch(() => {});
             },
           }
         : false,
@@ -95,7 +96,7 @@ export function createRunner(pipe: MaskgenPipeline, info: { bundle: string; back
       negativePrompt: spec.negativePrompt,
       temperature: maskFree ? DEFAULT_EDIT_TEMPERATURE : 1,
     };
-    const common = { image, prompt: spec.prompt, n: spec.n, seed: spec.seed, ...settings, preview: true, onStep: stepper(ctx, deadline) };
+    const common = { image, prompt: spec.prompt, n: spec.n, seed: spec.seed, ...settings, preview: spec.preview !== false, onStep: stepper(ctx, deadline) };
     let opts: EditOptions;
     const geometry: Record<string, unknown> = {};
     if (spec.mode === 'inpaint') {
@@ -118,15 +119,7 @@ export function createRunner(pipe: MaskgenPipeline, info: { bundle: string; back
       opts = { ...common, mode: 'mask-free', stepsPerIteration: settings.steps, strength, iterations };
     }
     const result = await pipe.edit(opts);
-    // Before: the input as the model saw it, on the result's canvas (grey where outpainting added pixels).
-    let before: RawImage<Float32Array> = { ...image, data: Float32Array.from(image.data, (v) => v / 255) };
-    if (result.layout) {
-      const { width: RW, height: RH, pixelOffset } = result.layout;
-      const data = new Float32Array(RW * RH * channels).fill(0.5);
-      for (let y = 0; y < S; y++) data.set(before.data.subarray(y * S * channels, (y + 1) * S * channels), ((y + pixelOffset.y) * RW + pixelOffset.x) * channels);
-      before = { data, width: RW, height: RH, channels };
-    }
-    const { image: _image, mask: _mask, kind: _kind, ...request } = spec;
+    const { image: _image, mask: _mask, kind: _kind, preview: _preview, ...request } = spec;
     return {
       kind: 'edit',
       images: await Promise.all(
@@ -150,7 +143,7 @@ export function createRunner(pipe: MaskgenPipeline, info: { bundle: string; back
           },
         })),
       ),
-      before: await base64(before),
+      before: await base64(beforeOnCanvas(image, result.layout)),
       seconds: (Date.now() - t0) / 1000,
       worker,
       backend: info.backend,

@@ -3,7 +3,7 @@
  * validates requests, presents jobs as JSON with image URLs, streams their steps as server-sent
  * events and serves the images, the metrics and the page.
  *
- *   POST /v1/generate            JSON → 202 {id, url, events}  (?wait=true: 200 with the finished job)
+ *   POST /v1/generate            JSON → 202 {id, url, events}  (?wait=true: 200 with the finished job, no previews)
  *   POST /v1/edit                multipart: image, mode, prompt, mask | box | extend, … → 202 {id, …}
  *   GET  /v1/jobs/:id            state, progress, result image URLs with their settings
  *   GET  /v1/jobs/:id/events     server-sent events: state, running, step (with previews), refine, done | failed
@@ -219,8 +219,10 @@ export async function buildServer(o: ServerOptions): Promise<MaskgenServer> {
 
   const accept = async (spec: JobSpec, req: FastifyRequest, reply: FastifyReply) => {
     if (closing) throw new ShuttingDownError();
-    const id = await queue.submit(spec);
-    if ((req.query as { wait?: string }).wait === 'true') {
+    const wait = (req.query as { wait?: string }).wait === 'true';
+    // Nobody follows a waited-for job's events, so it skips the previews (a decoder pass a step).
+    const id = await queue.submit(wait ? { ...spec, preview: false } : spec);
+    if (wait) {
       await waitForJob(queue, id);
       const view = (await queue.get(id))!;
       return reply.code(view.state === 'done' ? 200 : 500).send(presentJob(view));
