@@ -108,12 +108,30 @@ export interface GenerateOptions {
   seed?: number;
   /** Images decoded together (default 16). */
   batchSize?: number;
-  onStep?: (done: number, total: number) => void;
+  /**
+   * Called after every decoding step (edits: every step or round). With `preview: true` it is also
+   * given the batch as decoded so far (not for outpainting). A returned promise is awaited before
+   * decoding goes on (a server can let its event loop turn there).
+   */
+  onStep?: (done: number, total: number, preview?: StepPreview) => void | Promise<void>;
+  /** Compute a StepPreview for `onStep` at every step (one extra decoder pass a step; default false). */
+  preview?: boolean;
   /**
    * Run the refiner on every image (needs a pipeline with a refiner): `true` for its defaults, or
    * its settings. The image is then the refined one and `base` the transformer's.
    */
   refine?: boolean | RefineOptions;
+}
+
+/** A batch as decoded so far, for live previews (`GenerateOptions.preview`). */
+export interface StepPreview {
+  /** Index of the batch's first image among all images of the call. */
+  first: number;
+  /** The batch's token grids after this step, row-major [B·N]; `maskId` where still masked. */
+  tokens: Int32Array;
+  maskId: number;
+  /** The grids through the decoder, one per batch item at the base size: masked tokens painted grey (0.5). */
+  images: RawImage<Float32Array>[];
 }
 
 export interface GeneratedImage {
@@ -287,8 +305,8 @@ export class MaskgenPipeline {
       const batch = jobs.slice(start, start + batchSize);
       // Each batch has its own seed so that image i does not depend on how many come after it.
       const batchSeed = seed + start;
-      const tokens = await this.sampleTokens(batch.map((j) => j.prompt), negative, batchSeed, o, (t, steps) =>
-        o.onStep?.(start * steps + batch.length * t, jobs.length * steps),
+      const tokens = await this.sampleTokens(batch.map((j) => j.prompt), negative, batchSeed, o, (t, steps, grids) =>
+        o.onStep?.(start * steps + batch.length * t, jobs.length * steps, o.preview ? this.stepPreview(grids, batch.length, start) : undefined),
       );
       const images = this.decodeTokens(tokens, batch.length);
       const refineOpts = o.refine === true ? {} : o.refine;
@@ -312,7 +330,7 @@ export class MaskgenPipeline {
     negative: string,
     seed: number,
     o: Omit<GenerateOptions, 'prompts'>,
-    onStep?: (t: number, steps: number) => void,
+    onStep?: (t: number, steps: number, tokens: Int32Array) => void | Promise<void>,
     initialTokens?: Int32Array,
   ): Promise<Int32Array> {
     const b = prompts.length;
@@ -332,7 +350,7 @@ export class MaskgenPipeline {
         temperature: o.temperature ?? 1,
         choiceTemperatureStart: o.choiceTemperature ?? DEFAULT_CHOICE_TEMPERATURE,
         seed,
-        onStep: (info) => onStep?.(info.step + 1, steps),
+        onStep: (info) => onStep?.(info.step + 1, steps, info.tokens),
         polish: o.polish,
       });
       return result.tokens;
@@ -377,6 +395,23 @@ export class MaskgenPipeline {
       dispose();
       throw err;
     }
+  }
+
+  /** Partly decoded grids [B·N] → a StepPreview: decoded with [MASK] as code 0, masked patches then painted grey. */
+  private stepPreview(tokens: Int32Array, batch: number, first: number): StepPreview {
+    const { maskId } = this.transformer;
+    const g = this.tokenizer.grid;
+    const { patchSize: p, channels: C, imageSize: size } = this.tokenizer.config;
+    const images = this.decodeTokens(tokens.map((t) => (t === maskId ? 0 : t)), batch);
+    images.forEach((im, b) => {
+      for (let i = 0; i < g * g; i++) {
+        if (tokens[b * g * g + i] !== maskId) continue;
+        const x0 = (i % g) * p;
+        const y0 = Math.floor(i / g) * p;
+        for (let y = y0; y < y0 + p; y++) im.data.fill(0.5, (y * size + x0) * C, (y * size + x0 + p) * C);
+      }
+    });
+    return { first, tokens, maskId, images };
   }
 
   /** Token grids [B·N] → images in [0, 1]. */
@@ -459,7 +494,14 @@ export class MaskgenPipeline {
       let tokens: Int32Array;
       let resampled: Set<number>[] | undefined;
       if (o.mode === 'inpaint') {
-        tokens = await this.sampleTokens(prompts, negative, batchSeed, o, (t) => o.onStep?.(done0 + t, totalUnits), maskTokens(source, regenerated, this.transformer.maskId, N));
+        tokens = await this.sampleTokens(
+          prompts,
+          negative,
+          batchSeed,
+          o,
+          (t, _steps, grids) => o.onStep?.(done0 + t, totalUnits, o.preview ? this.stepPreview(grids, B, start) : undefined),
+          maskTokens(source, regenerated, this.transformer.maskId, N),
+        );
       } else if (o.mode === 'outpaint') {
         tokens = await this.fillOutpaint(source, B, layout!, prompts, negative, batchSeed, o, (u) => o.onStep?.(done0 + u, totalUnits));
       } else {
@@ -480,9 +522,9 @@ export class MaskgenPipeline {
             temperature: o.temperature ?? DEFAULT_EDIT_TEMPERATURE,
             choiceTemperatureStart: o.choiceTemperature ?? DEFAULT_CHOICE_TEMPERATURE,
             seed: batchSeed,
-            onIteration: ({ iteration, resampled: chosen }) => {
+            onIteration: ({ iteration, resampled: chosen, tokens: grids }) => {
               chosen.forEach((positions, b) => positions.forEach((i) => resampled![b]!.add(i)));
-              o.onStep?.(done0 + iteration + 1, totalUnits);
+              return o.onStep?.(done0 + iteration + 1, totalUnits, o.preview ? this.stepPreview(grids, B, start) : undefined);
             },
           });
           tokens = res.tokens;

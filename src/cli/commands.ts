@@ -7,9 +7,11 @@ import { exportCommand } from './export.js';
 import { generateCommand } from './generate.js';
 import { reconstructCommand } from './reconstruct.js';
 import { refineCommand } from './refine.js';
+import { serveCommand } from './serve.js';
 import { trainRefinerCommand } from './train-refiner.js';
 import { trainTokenizerCommand } from './train-tokenizer.js';
 import { trainTransformerCommand } from './train-transformer.js';
+import { workerCommand } from './worker.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export const commands: CommandModule<any, any>[] = [
@@ -23,4 +25,6 @@ export const commands: CommandModule<any, any>[] = [
   editCommand,
   exportCommand,
   benchCommand,
+  serveCommand,
+  workerCommand,
 ];

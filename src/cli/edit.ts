@@ -8,7 +8,7 @@ import path from 'node:path';
 import sharp from 'sharp';
 import type { Argv, CommandModule } from 'yargs';
 import { ImageReadError, makeGrid, readImage, writePng, type RawImage } from '../data/images.js';
-import { boxToPixelMask, DEFAULT_EDIT_GUIDANCE, DEFAULT_EDIT_ITERATIONS, DEFAULT_EDIT_STRENGTH, DEFAULT_EDIT_TEMPERATURE, DEFAULT_STEPS, parseBox, parseExtend, type PixelBox } from '../decoding/index.js';
+import { boxToPixelMask, DEFAULT_EDIT_GUIDANCE, DEFAULT_EDIT_ITERATIONS, DEFAULT_EDIT_STRENGTH, DEFAULT_EDIT_TEMPERATURE, DEFAULT_STEPS, type OutpaintLayout, parseBox, parseExtend, type PixelBox } from '../decoding/index.js';
 import { UserError } from '../errors.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { type EditOptions, MaskgenPipeline } from '../pipeline.js';
@@ -87,6 +87,17 @@ export function scaleMask(mask: Uint8Array, w: number, h: number, s: number): Ui
     }
   }
   return out;
+}
+
+/** The edit's input (uint8, the model's size) on the result's canvas: grey where outpainting added pixels. */
+export function beforeOnCanvas(image: RawImage, layout?: OutpaintLayout): RawImage<Float32Array> {
+  const { width: S, channels } = image;
+  const before: RawImage<Float32Array> = { ...image, data: Float32Array.from(image.data, (v) => v / 255) };
+  if (!layout) return before;
+  const { width: W, height: H, pixelOffset } = layout;
+  const data = new Float32Array(W * H * channels).fill(0.5);
+  for (let y = 0; y < image.height; y++) data.set(before.data.subarray(y * S * channels, (y + 1) * S * channels), ((y + pixelOffset.y) * W + pixelOffset.x) * channels);
+  return { data, width: W, height: H, channels };
 }
 
 export const editCommand: CommandModule<GlobalArgs, Args> = {
@@ -210,14 +221,7 @@ export const editCommand: CommandModule<GlobalArgs, Args> = {
       const stem = args.out.replace(/\.png$/i, '');
       const files = result.images.map((im) => (n === 1 ? `${stem}.png` : `${stem}-${im.index}.png`));
       for (const [i, im] of result.images.entries()) await writePng(files[i]!, im.image);
-      // Before: the resized input, on the result's canvas (grey where outpainting added pixels).
-      let before: RawImage<Float32Array> = { ...image, data: Float32Array.from(image.data, (v) => v / 255) };
-      if (result.layout) {
-        const { width: W, height: H, pixelOffset } = result.layout;
-        const data = new Float32Array(W * H * channels).fill(0.5);
-        for (let y = 0; y < S; y++) data.set(before.data.subarray(y * S * channels, (y + 1) * S * channels), ((y + pixelOffset.y) * W + pixelOffset.x) * channels);
-        before = { data, width: W, height: H, channels };
-      }
+      const before = beforeOnCanvas(image, result.layout);
       const beforeAfter = `${stem}-before-after.png`;
       await writePng(beforeAfter, makeGrid([before, ...result.images.map((im) => im.image)], 1 + n, 2));
       const sidecarFile = `${stem}.json`;
