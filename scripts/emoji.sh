@@ -18,16 +18,20 @@ stage() {
   echo "$name $((SECONDS - t0))s" | tee -a "$TIMES"
 }
 stage import $M data import-emoji --vendors twitter,google --out data/emoji64 --size 64
-stage tokenizer $M train-tokenizer $B --config small --data data/emoji64 --out runs/emoji-tok3 --steps 3000
-$M reconstruct $B --bundle runs/emoji-tok3 --data data/emoji64 --out runs/emoji-tok3/recon --json
-stage transformer $M train-transformer $B --config small --data data/emoji64 --tokenizer runs/emoji-tok3 --out runs/emoji3 --steps 3000
-# The shipped transformer then trained 3,000 steps more, resumed with a new cosine horizon (a warm restart).
-cp -r runs/emoji3 runs/emoji4
-stage transformer-more $M train-transformer $B --config small --data data/emoji64 --tokenizer runs/emoji-tok3 --out runs/emoji4 --resume --steps 6000
+# A seeded tenth held out (the same images train-refiner --hold-out 0.1 holds out) to measure the tokenizer on.
+$M data split --data data/emoji64 --hold-out 0.1 --train data/emoji64-train --held data/emoji64-held
+# Tokenizer: codebook 1024, horizontal flips, 6,000 steps planned (scripts/emoji-config.json); the
+# shipped one was stopped at step 5,170 (Ctrl-C saves) to give the transformer its hour.
+stage tokenizer $M train-tokenizer $B --config scripts/emoji-config.json --data data/emoji64-train --out runs/emoji-tok5
+$M reconstruct $B --bundle runs/emoji-tok5 --data data/emoji64-held --out runs/emoji-tok5/recon-held --json
+# The transformer learns every name from all the images (two per name).
+stage transformer $M train-transformer $B --config scripts/emoji-config.json --data data/emoji64 --tokenizer runs/emoji-tok5 --out runs/emoji5
 # The refiner trains on the 64 px originals; 10% are held out (runs/emoji-refiner/holdout.json) for scripts/eval-refiner.ts.
-# (The shipped one was stopped at denoiser step 660 and resumed with --steps 4500.)
-stage refiner $M train-refiner $B --config small --data data/emoji64 --out runs/emoji-refiner --hold-out 0.1 --steps 4500
-stage export $M export --bundle runs/emoji4 --refiner runs/emoji-refiner --out models/maskgen-emoji-small --float16 \
+# (The shipped refiner is the one of the previous recipe: stopped at denoiser step 660 and resumed with --steps 4500.)
+[ -d runs/emoji-refiner ] || stage refiner $M train-refiner $B --config small --data data/emoji64 --out runs/emoji-refiner --hold-out 0.1 --steps 4500
+npx tsx scripts/eval-emoji.ts $B --bundle runs/emoji5 --refiner runs/emoji-refiner --classifier runs/emoji64-classifier --guidance 1,3
+stage export $M export --bundle runs/emoji5 --refiner runs/emoji-refiner --out models/maskgen-emoji-small --float16 \
+  --sampling "${SAMPLING:-{\"guidance\":3}}" \
   --credit "Trained on Twemoji graphics (c) Twitter, Inc. and other contributors, CC-BY 4.0, https://github.com/twitter/twemoji" \
   --credit "Trained on Noto Emoji graphics (c) Google, Apache License 2.0, https://github.com/googlefonts/noto-emoji" \
   --credit "Images taken from the npm packages emoji-datasource-twitter and emoji-datasource-google (MIT) by Cal Henderson / iamcal"

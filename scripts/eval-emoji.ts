@@ -26,6 +26,7 @@ const args = await yargs(hideBin(process.argv))
   .option('data', { type: 'string', default: 'data/emoji64', describe: 'all emoji: the prompts are drawn from their names' })
   .option('train', { type: 'string', default: 'data/emoji64-train', describe: 'real images the classifier trains on (when it is trained here)' })
   .option('held', { type: 'string', default: 'data/emoji64-held', describe: 'real images the classifier is scored on' })
+  .option('refiner', { type: 'string', describe: "refine with this bundle's or run's refiner (default: the bundle's own)" })
   .option('classifier', { type: 'string', demandOption: true })
   .option('epochs', { type: 'number', default: 5 })
   .option('prompts', { type: 'number', default: 200 })
@@ -74,7 +75,7 @@ const prompts = new Rng(args.seed).permutation(names.length).slice(0, args.promp
 const counts = categories.map((_, k) => prompts.filter((p) => categoryOf.get(p) === k).length);
 const chance = Math.max(...counts) / prompts.length;
 
-const pipe = await MaskgenPipeline.load(args.bundle);
+const pipe = await MaskgenPipeline.load(args.bundle, { refiner: args.refine ? args.refiner : false });
 const refine = args.refine && pipe.refiner ? true : undefined;
 const [rounds, share] = (args.polish ?? '0,0').split(',').map(Number);
 const sampler = { steps: args.steps, temperature: args.temperature, choiceTemperature: args.choiceTemperature, guidanceSchedule: args.guidanceSchedule, polish: rounds ? { rounds: rounds!, share: share! } : undefined };

@@ -2,7 +2,8 @@
  * Does a Fashion-MNIST bundle draw the class it is asked for? Trains (or reuses) an independent
  * CNN classifier on the real training images, checks it on the real test images, then generates
  * `--per-class` images for each of the 10 prompts at several guidance scales and reports how often
- * the classifier names the prompted class.
+ * the classifier names the prompted class, and how far the generated images are from real ones (the
+ * Fréchet distance in the classifier's features, beside that between two real sets of the same size).
  *
  *   npx tsx scripts/eval-fmnist.ts --bundle runs/fmnist --train data/fmnist-train --test data/fmnist-test
  */
@@ -13,7 +14,10 @@ import { initBackend, type BackendChoice } from '../src/backend/index.js';
 import { loadImageFolder } from '../src/data/imagefolder.js';
 import { makeGrid, writePng } from '../src/data/images.js';
 import { FASHION_MNIST_CAPTIONS } from '../src/data/fashion-mnist.js';
-import { accuracyOn, classify, loadClassifier, saveClassifier, trainClassifier } from '../src/eval/classifier.js';
+import { imagesToFloat32 } from '../src/data/batches.js';
+import { accuracyOn, classifierFeatures, classify, loadClassifier, saveClassifier, trainClassifier } from '../src/eval/classifier.js';
+import { featureStats, frechetDistance, type FeatureStats } from '../src/eval/frechet.js';
+import { Rng } from '../src/random.js';
 import { hasCheckpoint } from '../src/io/checkpoint.js';
 import { MaskgenPipeline } from '../src/pipeline.js';
 
@@ -26,6 +30,10 @@ const args = await yargs(hideBin(process.argv))
   .option('guidance', { type: 'string', default: '0,1,3,5' })
   .option('seed', { type: 'number', default: 1 })
   .option('backend', { type: 'string', default: 'auto' })
+  .option('steps', { type: 'number' })
+  .option('temperature', { type: 'number' })
+  .option('choice-temperature', { type: 'number' })
+  .option('polish', { type: 'string', describe: 'ROUNDS,SHARE: re-mask and resample the least probable tokens after decoding' })
   .option('grid', { type: 'string', describe: 'write a grid PNG of the first 8 images per class at the largest guidance here' })
   .strict()
   .parse();
@@ -47,12 +55,27 @@ const test = await loadImageFolder(args.test, { size, channels: 1 });
 const realAccuracy = accuracyOn(judge.model, test);
 process.stderr.write(`classifier accuracy on the real test split: ${(100 * realAccuracy).toFixed(1)}%\n`);
 
+// Diversity: the Fréchet distance (in the classifier's features) of all generated images to as many
+// real test images, beside the distance between two disjoint real sets of that size.
+const stats = (images01: Float32Array): FeatureStats => {
+  const { features, dim } = classifierFeatures(judge.model, images01, judge.config);
+  return featureStats(features, features.length / dim, dim);
+};
+const count = 10 * args.perClass;
+const order = new Rng(args.seed).permutation(test.count);
+const realA = stats(imagesToFloat32(test, order.slice(0, count)));
+const realB = stats(imagesToFloat32(test, order.slice(count, 2 * count)));
+const realVsReal = frechetDistance(realA, realB);
+process.stderr.write(`Fréchet distance between two real sets of ${count}: ${realVsReal.toFixed(2)}\n`);
+
 const pipe = await MaskgenPipeline.load(args.bundle);
+const [rounds, share] = (args.polish ?? '0,0').split(',').map(Number);
+const sampler = { steps: args.steps, temperature: args.temperature, choiceTemperature: args.choiceTemperature, polish: args.polish ? { rounds: rounds!, share: share! } : undefined };
 const scales = args.guidance.split(',').map(Number);
-const results: Record<string, { accuracy: number; perClass: number[]; seconds: number }> = {};
+const results: Record<string, { accuracy: number; frechet: number; perClass: number[]; seconds: number }> = {};
 for (const guidance of scales) {
   const t0 = Date.now();
-  const images = await pipe.generate({ prompts: [...FASHION_MNIST_CAPTIONS], n: args.perClass, guidance, seed: args.seed, batchSize: 50 });
+  const images = await pipe.generate({ prompts: [...FASHION_MNIST_CAPTIONS], n: args.perClass, guidance, seed: args.seed, batchSize: 50, ...sampler });
   const pixels = new Float32Array(images.length * size * size);
   images.forEach((im, i) => pixels.set(im.image.data, i * size * size));
   const pred = classify(judge.model, pixels, judge.config);
@@ -64,8 +87,9 @@ for (const guidance of scales) {
     return hits / args.perClass;
   });
   const accuracy = perClass.reduce((a, b) => a + b, 0) / perClass.length;
-  results[String(guidance)] = { accuracy, perClass, seconds: (Date.now() - t0) / 1000 };
-  process.stderr.write(`guidance ${guidance}: ${(100 * accuracy).toFixed(1)}% recognized as the prompted class\n`);
+  const frechet = frechetDistance(stats(pixels), realA);
+  results[String(guidance)] = { accuracy, frechet, perClass, seconds: (Date.now() - t0) / 1000 };
+  process.stderr.write(`guidance ${guidance}: ${(100 * accuracy).toFixed(1)}% recognized as the prompted class, Fréchet distance to real ${frechet.toFixed(2)}\n`);
   if (args.grid && guidance === Math.max(...scales)) {
     const rows = FASHION_MNIST_CAPTIONS.flatMap((p) => images.filter((im) => im.prompt === p).slice(0, 8).map((im) => im.image));
     await writePng(path.resolve(args.grid), makeGrid(rows, 8, 1, 128));
@@ -73,4 +97,4 @@ for (const guidance of scales) {
 }
 pipe.dispose();
 judge.model.dispose();
-process.stdout.write(JSON.stringify({ backend, bundle: args.bundle, perClassImages: args.perClass, classifierTestAccuracy: realAccuracy, guidance: results }) + '\n');
+process.stdout.write(JSON.stringify({ backend, bundle: args.bundle, perClassImages: args.perClass, classifierTestAccuracy: realAccuracy, realVsReal, sampler, guidance: results }) + '\n');

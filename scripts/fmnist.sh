@@ -1,11 +1,32 @@
 #!/usr/bin/env bash
-# Fashion-MNIST end to end on a CPU: import, tokenizer (30 min on 2 cores), transformer (60 min),
-# then the independent-classifier check of generated images. Needs: apt-get install dataset-fashion-mnist
+# The shipped Fashion-MNIST bundle (models/maskgen-fmnist-small), end to end on a CPU: import →
+# tokenizer (32 px, 1 channel) → masked transformer with its built-in text encoder → the independent
+# classifier's check → export. Needs: apt-get install dataset-fashion-mnist. Stage times go to
+# runs/fmnist-recipe-times.txt; the measured ones are in the README.
+#
+#   THREADS=1 scripts/fmnist.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-npx maskgen data import-fashion-mnist --split train --out data/fmnist-train
-npx maskgen data import-fashion-mnist --split test --out data/fmnist-test
-npx maskgen train-tokenizer --config small --channels 1 --data data/fmnist-train --out runs/fmnist-tok
-npx maskgen reconstruct --bundle runs/fmnist-tok --data data/fmnist-test --out runs/fmnist-tok/recon --json
-npx maskgen train-transformer --config small --data data/fmnist-train --tokenizer runs/fmnist-tok --out runs/fmnist
-npx tsx scripts/eval-fmnist.ts --bundle runs/fmnist --grid runs/fmnist/classes.png
+M="node bin/maskgen.js"
+B="--backend ${BACKEND:-auto} ${THREADS:+--threads $THREADS}"
+TIMES=runs/fmnist-recipe-times.txt
+mkdir -p runs
+stage() {
+  local name=$1
+  shift
+  local t0=$SECONDS
+  "$@"
+  echo "$name $((SECONDS - t0))s" | tee -a "$TIMES"
+}
+stage import $M data import-fashion-mnist --split train --out data/fmnist-train
+$M data import-fashion-mnist --split test --out data/fmnist-test
+stage tokenizer $M train-tokenizer $B --config small --channels 1 --data data/fmnist-train --out runs/fmnist-tok --steps 3000
+$M reconstruct $B --bundle runs/fmnist-tok --data data/fmnist-test --limit 2000 --json
+stage transformer $M train-transformer $B --config small --data data/fmnist-train --tokenizer runs/fmnist-tok --out runs/fmnist --steps 3000
+# The sampler sweep behind the shipped settings (README: "The shipped Fashion-MNIST model").
+for g in 1,2,3; do
+  npx tsx scripts/eval-fmnist.ts $B --bundle runs/fmnist --classifier runs/fmnist-classifier --per-class 50 --guidance $g
+done
+stage export $M export --bundle runs/fmnist --out models/maskgen-fmnist-small --float16 \
+  --sampling "${SAMPLING:-{\"guidance\":3}}" \
+  --credit "Trained on Fashion-MNIST (c) Zalando SE, MIT License, https://github.com/zalandoresearch/fashion-mnist (Debian package dataset-fashion-mnist)"
