@@ -30,6 +30,7 @@ const args = await yargs(hideBin(process.argv))
   .option('guidance', { type: 'string', default: '0,1,3,5' })
   .option('seed', { type: 'number', default: 1 })
   .option('backend', { type: 'string', default: 'auto' })
+  .option('threads', { type: 'number' })
   .option('steps', { type: 'number' })
   .option('temperature', { type: 'number' })
   .option('choice-temperature', { type: 'number' })
@@ -38,7 +39,7 @@ const args = await yargs(hideBin(process.argv))
   .strict()
   .parse();
 
-const backend = await initBackend(args.backend as BackendChoice);
+const backend = await initBackend(args.backend as BackendChoice, { threads: args.threads });
 const size = 32;
 let judge;
 if (await hasCheckpoint(args.classifier)) {
