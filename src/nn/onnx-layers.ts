@@ -77,9 +77,14 @@ export class GraphLayers {
     return this.t.layerNorm(x, this.weight(`${scope}.g`), this.weight(`${scope}.b`), LN_EPS);
   }
 
+  /** x·σ(1.702x) (layers.ts gelu), any shape. */
+  gelu(x: string): string {
+    return this.t.quickGelu(x, GELU_K);
+  }
+
   /** fc → GELU → proj (layers.ts Mlp). */
   mlp(x: string, scope: string): string {
-    return this.linear(this.t.quickGelu(this.linear(x, `${scope}.fc`), GELU_K), `${scope}.proj`);
+    return this.linear(this.gelu(this.linear(x, `${scope}.fc`)), `${scope}.proj`);
   }
 
   /**
@@ -141,6 +146,23 @@ export class GraphLayers {
    */
   conv2d(x: string, scope: string, stride = 1): string {
     return this.t.conv(x, this.permuted(`${scope}.w`, [3, 2, 0, 1], `${scope}.w·oihw`), this.weight(`${scope}.b`), stride);
+  }
+
+  /**
+   * Ends a training graph: appends the backward pass from `value` (whose gradient is `seed`) and
+   * outputs `grad:<weight>` for every weight and `grad_sq`, the sum of their squares (for clipping
+   * by global norm). Returns the gradients of `extra` (other differentiable inputs), for the caller
+   * to output.
+   */
+  outputGradients(value: string, seed: string, extra: readonly string[] = []): Record<string, string> {
+    if (this.mode !== 'train') throw new Error('graph: gradients need weights as inputs (train mode)');
+    const { g } = this;
+    const names = this.names();
+    const grads = this.t.backward(value, seed, [...names, ...extra]);
+    for (const name of names) g.output(grads[name]!, `grad:${name}`, 'float32', this.shape(name));
+    const squares = names.map((name) => g.node('ReduceSumSquare', [grads[name]!], { keepdims: { i: 0 } }));
+    g.output(g.node('Sum', squares), 'grad_sq', 'float32', []);
+    return grads;
   }
 
   /**

@@ -34,7 +34,6 @@ export function transformerTrainGraph(model: MaskedTransformer, o: TrainGraphOpt
   const vars = model.variables();
   const nn = new GraphLayers(vars, 'train');
   const { t: tape, g } = nn;
-  const names = nn.names();
   const tokens = tape.input('tokens', 'int32', [b * n]);
   const targets = tape.input('targets', 'int32', [b * n]);
   const weights = tape.input('weights', 'float32', [b * n]);
@@ -61,13 +60,9 @@ export function transformerTrainGraph(model: MaskedTransformer, o: TrainGraphOpt
   const hit = g.node('Cast', [g.node('Equal', [g.node('ArgMax', [logits], { axis: { i: 1 }, keepdims: { i: 0 } }), g.node('Cast', [targets], { to: { i: 7 } })])], { to: { i: 1 } });
   const correct = g.node('ReduceSum', [g.node('Mul', [hit, weights]), g.int64s([0])], { keepdims: { i: 0 } });
 
-  const wrt = o.textGrad ? [...names, text] : names;
-  const grads = tape.backward(logits, dLogits, wrt);
+  const grads = nn.outputGradients(logits, dLogits, o.textGrad ? [text] : []);
   g.output(loss, 'loss', 'float32', []);
   g.output(correct, 'correct', 'float32', []);
-  for (const name of names) g.output(grads[name]!, `grad:${name}`, 'float32', vars[name]!.shape);
-  const squares = names.map((name) => g.node('ReduceSumSquare', [grads[name]!], { keepdims: { i: 0 } }));
-  g.output(g.node('Sum', squares), 'grad_sq', 'float32', []);
   if (o.textGrad) g.output(grads[text]!, 'grad:text', 'float32', [b * o.textLength, c.textDim]);
   return g.build();
 }
