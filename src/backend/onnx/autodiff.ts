@@ -220,7 +220,8 @@ export class GradTape {
   /**
    * 2-D convolution of x [N, C, H, W] with w [O, C, kh, kw] plus b [O], stride s, TF 'same' padding
    * (out = ⌈H/s⌉, the odd pad row/column at the bottom/right, as tfjs pads). Its input gradient is
-   * the transposed convolution of dy; its weight gradient is a convolution of x (batch and channels
+   * the transposed convolution of dy (at stride 1, the convolution of dy with the flipped kernel);
+   * its weight gradient is a convolution of x (batch and channels
    * swapped) with dy as the kernel, dilated by the stride.
    */
   conv(x: string, w: string, b: string, stride: number): string {
@@ -235,6 +236,13 @@ export class GradTape {
       const { g } = this;
       this.accumulate(b, () => g.node('ReduceSum', [dy, g.int64s([0, 2, 3])], { keepdims: { i: 0 } }));
       this.accumulate(x, () => {
+        if (stride === 1) {
+          // a plain convolution of dy with the kernel flipped and its channels swapped, padded on the
+          // other sides: 1–5× faster than ConvTranspose on ORT's CPU kernels
+          const flipped = g.transpose(g.node('Slice', [w, g.int64s([-1, -1]), g.int64s([-kh - 1, -kw - 1]), g.int64s([2, 3]), g.int64s([-1, -1])]), [1, 0, 2, 3]);
+          const back = [kh - 1 - top, kw - 1 - left, kh - 1 - bottom, kw - 1 - right];
+          return g.node('Conv', [dy, flipped], { pads: { ints: back }, kernel_shape: { ints: [kh, kw] } });
+        }
         const outputPadding = [h - ((oh - 1) * stride + kh - top - bottom), wd - ((ow - 1) * stride + kw - left - right)];
         return g.node('ConvTranspose', [dy, w], { ...attrs, output_padding: { ints: outputPadding } });
       });
