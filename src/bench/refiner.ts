@@ -1,7 +1,8 @@
 /**
  * `maskgen bench refine`: the refiner's speed on this backend at a preset's configuration —
  * sampling (images/s, ms per DDIM step with classifier-free guidance) and training (ms per
- * autoencoder step and per denoiser step). Text embeddings are a fixed random context.
+ * autoencoder step and per denoiser step; on onnx the autoencoder's compiled step and its per-kernel
+ * step side by side). Text embeddings are a fixed random context.
  */
 import * as tf from '@tensorflow/tfjs';
 import { RefinerTrainSchema, type RefinerConfig } from '../diffusion-refiner/config.js';
@@ -13,7 +14,10 @@ import { FixedText } from './transformer.js';
 
 export interface RefineBench {
   backend: string;
-  /** Whether sampling ran the denoiser as one compiled ONNX Runtime session per step (the onnx backend) or as tfjs kernels. */
+  /**
+   * Whether sampling ran the denoiser, and training the autoencoder, as one compiled ONNX Runtime
+   * session per step (the onnx backend) or as tfjs kernels.
+   */
   compiled: boolean;
   config: RefinerConfig;
   images: number;
@@ -24,6 +28,9 @@ export interface RefineBench {
   msPerSamplerStep: number;
   autoencoderBatchSize: number;
   msPerAutoencoderStep: number;
+  /** When compiled: the autoencoder's per-kernel (tfjs autograd) step measured in the same run, and how many times slower it is. */
+  msPerAutoencoderStepPerKernel?: number;
+  autoencoderSpeedup?: number;
   batchSize: number;
   msPerDenoiserStep: number;
 }
@@ -49,11 +56,16 @@ export async function benchRefine(config: RefinerConfig, o: RefineBenchOptions):
   const msRefine = await timeMedian(() => void refiner.refine(lowImages, prompts, { steps: o.steps, guidance: o.guidance, compiled }), o.runs, 1);
 
   const train = RefinerTrainSchema.parse({ batchSize: o.batchSize, autoencoderBatchSize: o.autoencoderBatchSize, steps: 1000, warmup: 10 });
-  const ae = new AutoencoderTrainer(refiner.autoencoder, train);
   const x = tf.randomUniform([o.autoencoderBatchSize, config.size, config.size, config.channels], -1, 1, 'float32', 3) as tf.Tensor4D;
-  const msAe = await timeMedian(() => void ae.trainStep(x), o.runs, 2);
+  const timeAutoencoder = async (aeCompiled: boolean) => {
+    const ae = new AutoencoderTrainer(refiner.autoencoder, train, { compiled: aeCompiled });
+    const ms = await timeMedian(() => void ae.trainStep(x), o.runs, 2);
+    ae.dispose();
+    return ms;
+  };
+  const msAe = await timeAutoencoder(compiled);
+  const msAePerKernel = compiled ? await timeAutoencoder(false) : undefined;
   x.dispose();
-  ae.dispose();
 
   const dn = new DenoiserTrainer(refiner, train);
   const latents = Float32Array.from({ length: o.batchSize * refiner.latentSize }, (_, i) => Math.cos(i * 0.11));
@@ -74,6 +86,7 @@ export async function benchRefine(config: RefinerConfig, o: RefineBenchOptions):
     msPerSamplerStep: msRefine / o.steps,
     autoencoderBatchSize: o.autoencoderBatchSize,
     msPerAutoencoderStep: msAe,
+    ...(msAePerKernel === undefined ? {} : { msPerAutoencoderStepPerKernel: msAePerKernel, autoencoderSpeedup: msAePerKernel / msAe }),
     batchSize: o.batchSize,
     msPerDenoiserStep: msDn,
   };

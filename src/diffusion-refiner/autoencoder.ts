@@ -13,6 +13,9 @@ import * as tf from '@tensorflow/tfjs';
 import { Conv2d, gelu, upsample2x } from '../nn/layers.js';
 import { ParamStore } from '../nn/params.js';
 
+/** Weight of mean(z²) in the autoencoder's training loss: keeps the latent scale bounded without shaping it. */
+export const LATENT_PENALTY = 1e-4;
+
 type AutoencoderShape = { channels: number[]; latentChannels: number };
 
 /** h + conv(gelu(conv(gelu(h)))) at a fixed width. */

@@ -8,18 +8,25 @@ import * as tf from '@tensorflow/tfjs';
 import { valueAndGrads } from '../nn/params.js';
 import { Rng } from '../random.js';
 import { Optimized, scheduleOf, type Grads, type StepMetrics } from '../training/optimized.js';
-import type { ConvAutoencoder } from './autoencoder.js';
+import { compiledByDefault } from '../backend/onnx/model-session.js';
+import { runTrainStep, trainSession } from '../backend/onnx/train-step.js';
+import { LATENT_PENALTY, type ConvAutoencoder } from './autoencoder.js';
+import { autoencoderTrainGraph } from './onnx-train-graph.js';
 import type { RefinerTrainConfig } from './config.js';
 import type { Refiner } from './refiner.js';
 import { addNoise, velocity } from './schedule.js';
 
-/** Weight of mean(z²) in the autoencoder loss: keeps the latent scale bounded without shaping it. */
-const LATENT_PENALTY = 1e-4;
 
 export type { Grads, StepMetrics };
 
 export class AutoencoderTrainer extends Optimized {
-  constructor(readonly model: ConvAutoencoder, train: RefinerTrainConfig) {
+  /**
+   * Whether gradients come from the whole step compiled to one ONNX Runtime session
+   * (onnx-train-graph.ts) rather than tfjs autograd; default: on the onnx backend.
+   */
+  readonly compiled: boolean;
+
+  constructor(readonly model: ConvAutoencoder, train: RefinerTrainConfig, o: { compiled?: boolean } = {}) {
     super(model.variables(), {
       lr: train.autoencoderLr,
       warmup: Math.min(train.warmup, Math.floor(train.autoencoderSteps / 10)),
@@ -28,10 +35,12 @@ export class AutoencoderTrainer extends Optimized {
       clip: train.clip,
       weightDecay: 0,
     });
+    this.compiled = o.compiled ?? compiledByDefault();
   }
 
   /** images [B, S, S, C] in [−1, 1]. */
   computeGrads(images: tf.Tensor4D): Grads {
+    if (this.compiled) return this.compiledGrads(images);
     const { value, grads } = valueAndGrads(() => {
       const z = this.model.encode(images);
       const recon = this.model.decode(z);
@@ -44,6 +53,14 @@ export class AutoencoderTrainer extends Optimized {
 
   trainStep(images: tf.Tensor4D): StepMetrics {
     return this.applyGrads(this.computeGrads(images));
+  }
+
+  /** The same loss and gradients from one compiled session (compiled once per batch shape). */
+  private compiledGrads(images: tf.Tensor4D): Grads {
+    const [b, s] = images.shape;
+    const session = trainSession(this.model, `${b}x${s}`, () => autoencoderTrainGraph(this.model, b, s));
+    const { grads, sumSquares, out } = runTrainStep(session, this.vars, { images: images.dataSync() as Float32Array });
+    return { grads, loss: (out.loss as Float32Array)[0]!, squares: { sum: sumSquares, names: new Set(Object.keys(grads)) } };
   }
 }
 

@@ -1,22 +1,50 @@
 /**
- * The layers of layers.ts written into an ONNX graph, for compiling a model's inference pass to
- * one ONNX Runtime session: the same names, the same math (activations 2-D [rows, width], GELU as
- * x·σ(1.702x), LayerNorm eps 1e-5), the weights read by name from the model's variables and baked
- * in. Each model's graph file (transformer/onnx-graph.ts, diffusion-refiner/onnx-graph.ts) composes
- * these the way its model.ts composes the layers; tests hold each graph to its tfjs model.
+ * The layers of layers.ts written into an ONNX graph — one set of definitions for both kinds of
+ * compiled graph:
+ *
+ * - `bake` (inference: decoding, DDIM sampling): the weights are read from the model's variables
+ *   and baked in as constants, with what can be done to them once done once (attention's 1/√dh folded
+ *   into q, kv split into k and v, conv kernels laid out as ONNX wants);
+ * - `train` (a whole training step): every weight is a differentiable graph input named like the
+ *   model's variable, the same rearrangements are ops on it, and the tape (backend/onnx/autodiff.ts)
+ *   records each op's backward so that the step's graph ends with every weight's gradient.
+ *
+ * Both go through the same op interface, the tape's ops (with nothing tracked a tape records no
+ * backward, so an inference graph is just its forward). The same names, the same math as layers.ts
+ * (activations 2-D [rows, width], GELU as x·σ(1.702x), LayerNorm eps 1e-5); convolutions run NCHW,
+ * as ONNX's Conv does, with tfjs's 'same' padding. Each model's graph file (transformer/onnx-graph.ts,
+ * transformer/onnx-train-graph.ts, diffusion-refiner/onnx-graph.ts, diffusion-refiner/onnx-train-graph.ts)
+ * composes these the way its model.ts composes the layers; tests hold each graph to its tfjs model.
  */
-import type * as tf from '@tensorflow/tfjs';
-import { GraphBuilder } from '../backend/onnx/graph-builder.js';
+import * as tf from '@tensorflow/tfjs';
+import { GradTape } from '../backend/onnx/autodiff.js';
+import type { GraphBuilder } from '../backend/onnx/graph-builder.js';
 import { GELU_K } from './fused-kernels.js';
 
 /** The LayerNorm epsilon of layers.ts. */
 export const LN_EPS = 1e-5;
 
-export class GraphLayers {
-  readonly g = new GraphBuilder();
-  private readonly baked = new Map<string, string>();
+/** Where the weights come from: baked constants (inference) or differentiable graph inputs (training). */
+export type WeightMode = 'bake' | 'train';
 
-  constructor(private readonly vars: Record<string, tf.Variable>) {}
+export class GraphLayers {
+  /** The op interface every layer is written in. */
+  readonly t = new GradTape();
+  /** The graph under the tape, for inputs, outputs and ops no gradient passes through. */
+  readonly g: GraphBuilder = this.t.g;
+  private readonly made = new Map<string, string>();
+
+  constructor(
+    private readonly vars: Record<string, tf.Variable>,
+    readonly mode: WeightMode = 'bake',
+  ) {
+    if (mode === 'train') for (const [name, v] of Object.entries(vars)) this.t.input(name, 'float32', v.shape, true);
+  }
+
+  /** The names of the model's weights (in train mode, the graph inputs that get gradients). */
+  names(): string[] {
+    return Object.keys(this.vars);
+  }
 
   /** The values of weight `name`. */
   values(name: string): Float32Array {
@@ -31,25 +59,32 @@ export class GraphLayers {
     return name in this.vars;
   }
 
-  /** Weight `name` as a graph constant (baked in once however often it is used). */
+  /** Weight `name` as a graph value: a constant baked in once however often it is used, or the graph input of that name. */
   weight(name: string): string {
-    let value = this.baked.get(name);
-    if (value === undefined) this.baked.set(name, (value = this.g.weight(name, this.values(name), this.shape(name))));
-    return value;
+    if (this.mode === 'train') {
+      this.variable(name); // the model has it
+      return name;
+    }
+    return this.once(name, () => this.t.constant(name, this.values(name), this.shape(name)));
   }
 
   /** x [rows, in] → [rows, out] (layers.ts Linear). */
   linear(x: string, scope: string): string {
-    return this.g.gemm(x, this.weight(`${scope}.w`), this.weight(`${scope}.b`));
+    return this.t.gemm(x, this.weight(`${scope}.w`), this.weight(`${scope}.b`));
   }
 
   layerNorm(x: string, scope: string): string {
-    return this.g.layerNorm(x, this.weight(`${scope}.g`), this.weight(`${scope}.b`), LN_EPS);
+    return this.t.layerNorm(x, this.weight(`${scope}.g`), this.weight(`${scope}.b`), LN_EPS);
+  }
+
+  /** x·σ(1.702x) (layers.ts gelu), any shape. */
+  gelu(x: string): string {
+    return this.t.quickGelu(x, GELU_K);
   }
 
   /** fc → GELU → proj (layers.ts Mlp). */
   mlp(x: string, scope: string): string {
-    return this.linear(this.g.quickGelu(this.linear(x, `${scope}.fc`), GELU_K), `${scope}.proj`);
+    return this.linear(this.gelu(this.linear(x, `${scope}.fc`)), `${scope}.proj`);
   }
 
   /**
@@ -57,24 +92,24 @@ export class GraphLayers {
    * (`x` itself for self-attention), `keyBias` [B, S] added to the scores when given.
    */
   attention(x: string, context: string, a: { batch: number; t: number; s: number; heads: number; keyBias?: string }, scope: string): string {
-    const { g } = this;
+    const { t } = this;
     const d = this.shape(`${scope}.q.w`)[1]!;
-    const dc = this.shape(`${scope}.kv.w`)[0]!;
     const h = a.heads;
     const dh = d / h;
-    // the 1/√dh scale folded into q's weights
+    // the 1/√dh scale folded into q's weights; kv's columns are [k heads | v heads]
     const scale = 1 / Math.sqrt(dh);
-    const q = g.gemm(x, g.weight(`${scope}.q.w·scale`, this.values(`${scope}.q.w`).map((v) => v * scale), [d, d]), g.weight(`${scope}.q.b·scale`, this.values(`${scope}.q.b`).map((v) => v * scale), [d]));
-    // kv's columns are [k heads | v heads]
-    const [kw, vw] = splitColumns(this.values(`${scope}.kv.w`), dc, d);
-    const kvb = this.values(`${scope}.kv.b`);
-    const k = g.gemm(context, g.weight(`${scope}.k.w`, kw, [dc, d]), g.weight(`${scope}.k.b`, kvb.slice(0, d), [d]));
-    const v = g.gemm(context, g.weight(`${scope}.v.w`, vw, [dc, d]), g.weight(`${scope}.v.b`, kvb.slice(d), [d]));
-    const heads = (y: string, len: number, perm: number[]) => g.transpose(g.reshape(y, [a.batch, len, h, dh]), perm);
-    let scores = g.matMul(heads(q, a.t, [0, 2, 1, 3]), heads(k, a.s, [0, 2, 3, 1])); // [B, H, T, S]
-    if (a.keyBias) scores = g.add(scores, g.reshape(a.keyBias, [a.batch, 1, 1, a.s]));
-    const out = g.matMul(g.softmax(scores), heads(v, a.s, [0, 2, 1, 3])); // [B, H, T, dh]
-    return this.linear(g.reshape(g.transpose(out, [0, 2, 1, 3]), [a.batch * a.t, d]), `${scope}.proj`);
+    const [qw] = this.pieces(`${scope}.q.w`, [`${scope}.q.w·scale`], scale);
+    const [qb] = this.pieces(`${scope}.q.b`, [`${scope}.q.b·scale`], scale);
+    const [kw, vw] = this.pieces(`${scope}.kv.w`, [`${scope}.k.w`, `${scope}.v.w`]);
+    const [kb, vb] = this.pieces(`${scope}.kv.b`, [`${scope}.k.b`, `${scope}.v.b`]);
+    const q = t.gemm(x, qw!, qb!);
+    const k = t.gemm(context, kw!, kb!);
+    const v = t.gemm(context, vw!, vb!);
+    const heads = (y: string, len: number, perm: number[]) => t.transpose(t.reshape(y, [a.batch, len, h, dh]), perm);
+    let scores = t.matMul(heads(q, a.t, [0, 2, 1, 3]), heads(k, a.s, [0, 2, 3, 1])); // [B, H, T, S]
+    if (a.keyBias) scores = t.add(scores, t.reshape(a.keyBias, [a.batch, 1, 1, a.s]));
+    const out = t.matMul(t.softmax(scores), heads(v, a.s, [0, 2, 1, 3])); // [B, H, T, dh]
+    return this.linear(t.reshape(t.transpose(out, [0, 2, 1, 3]), [a.batch * a.t, d]), `${scope}.proj`);
   }
 
   /**
@@ -82,25 +117,83 @@ export class GraphLayers {
    * block has one, MLP, each residual.
    */
   block(x: string, a: { batch: number; t: number; heads: number; context?: { value: string; length: number; bias: string } }, scope: string): string {
-    const { g } = this;
+    const { t } = this;
     const n = this.layerNorm(x, `${scope}.ln1`);
-    x = g.add(x, this.attention(n, n, { batch: a.batch, t: a.t, s: a.t, heads: a.heads }, `${scope}.attn`));
+    x = t.add(x, this.attention(n, n, { batch: a.batch, t: a.t, s: a.t, heads: a.heads }, `${scope}.attn`));
     if (a.context && this.has(`${scope}.cross.q.w`)) {
       const c = a.context;
-      x = g.add(x, this.attention(this.layerNorm(x, `${scope}.ln_cross`), c.value, { batch: a.batch, t: a.t, s: c.length, heads: a.heads, keyBias: c.bias }, `${scope}.cross`));
+      x = t.add(x, this.attention(this.layerNorm(x, `${scope}.ln_cross`), c.value, { batch: a.batch, t: a.t, s: c.length, heads: a.heads, keyBias: c.bias }, `${scope}.cross`));
     }
-    return g.add(x, this.mlp(this.layerNorm(x, `${scope}.ln2`), `${scope}.mlp`));
+    return t.add(x, this.mlp(this.layerNorm(x, `${scope}.ln2`), `${scope}.mlp`));
   }
 
   /** [B, S, S, C] → [B·N, p·p·C] (layers.ts patchify). */
   patchify(x: string, [b, s, c]: [number, number, number], p: number): string {
     const gs = s / p;
-    return this.g.reshape(this.g.transpose(this.g.reshape(x, [b * gs, p, gs, p * c]), [0, 2, 1, 3]), [b * gs * gs, p * p * c]);
+    const { t } = this;
+    return t.reshape(t.transpose(t.reshape(x, [b * gs, p, gs, p * c]), [0, 2, 1, 3]), [b * gs * gs, p * p * c]);
   }
 
   /** The inverse of patchify: [B·N, p·p·C] → [B, g·p, g·p, C]. */
   unpatchify(x: string, [b, gs, c]: [number, number, number], p: number): string {
-    return this.g.reshape(this.g.transpose(this.g.reshape(x, [b * gs, gs, p, p * c]), [0, 2, 1, 3]), [b, gs * p, gs * p, c]);
+    const { t } = this;
+    return t.reshape(t.transpose(t.reshape(x, [b * gs, gs, p, p * c]), [0, 2, 1, 3]), [b, gs * p, gs * p, c]);
+  }
+
+  /**
+   * layers.ts Conv2d on NCHW activations: x [B, in, H, W] → [B, out, ⌈H/s⌉, ⌈W/s⌉], 'same' padding;
+   * the [k, k, in, out] kernel is used as ONNX's [out, in, k, k].
+   */
+  conv2d(x: string, scope: string, stride = 1): string {
+    return this.t.conv(x, this.permuted(`${scope}.w`, [3, 2, 0, 1], `${scope}.w·oihw`), this.weight(`${scope}.b`), stride);
+  }
+
+  /**
+   * Ends a training graph: appends the backward pass from `value` (whose gradient is `seed`) and
+   * outputs `grad:<weight>` for every weight and `grad_sq`, the sum of their squares (for clipping
+   * by global norm). Returns the gradients of `extra` (other differentiable inputs), for the caller
+   * to output.
+   */
+  outputGradients(value: string, seed: string, extra: readonly string[] = []): Record<string, string> {
+    if (this.mode !== 'train') throw new Error('graph: gradients need weights as inputs (train mode)');
+    const { g } = this;
+    const names = this.names();
+    const grads = this.t.backward(value, seed, [...names, ...extra]);
+    for (const name of names) g.output(grads[name]!, `grad:${name}`, 'float32', this.shape(name));
+    const squares = names.map((name) => g.node('ReduceSumSquare', [grads[name]!], { keepdims: { i: 0 } }));
+    g.output(g.node('Sum', squares), 'grad_sq', 'float32', []);
+    return grads;
+  }
+
+  /**
+   * Weight `name` split into `as.length` equal pieces along its last axis, each times `scale`: baked
+   * under the names `as`, or written as ops on the weight's input (so its gradient gathers theirs).
+   */
+  private pieces(name: string, as: readonly string[], scale = 1): string[] {
+    const dims = this.shape(name);
+    const axis = dims.length - 1;
+    if (this.mode === 'train') {
+      const parts = as.length === 1 ? [name] : this.t.split(name, axis, as.length);
+      return scale === 1 ? parts : parts.map((p) => this.t.scale(p, scale));
+    }
+    if (as.every((n) => this.made.has(n))) return as.map((n) => this.made.get(n)!);
+    const piece = [...dims];
+    piece[axis] = dims[axis]! / as.length;
+    const values = tf.tidy(() => tf.split(tf.mul(this.variable(name), scale), as.length, axis).map((p) => p.dataSync() as Float32Array));
+    return as.map((n, i) => this.once(n, () => this.t.constant(n, values[i]!, piece)));
+  }
+
+  /** Weight `name` with its axes permuted: baked as `as`, or a Transpose of its input. */
+  private permuted(name: string, perm: readonly number[], as: string): string {
+    if (this.mode === 'train') return this.t.transpose(this.weight(name), perm);
+    const dims = this.shape(name);
+    return this.once(as, () => this.t.constant(as, tf.tidy(() => tf.transpose(this.variable(name), [...perm]).dataSync() as Float32Array), perm.map((p) => dims[p]!)));
+  }
+
+  private once(name: string, make: () => string): string {
+    let value = this.made.get(name);
+    if (value === undefined) this.made.set(name, (value = make()));
+    return value;
   }
 
   private variable(name: string): tf.Variable {
@@ -108,15 +201,4 @@ export class GraphLayers {
     if (!v) throw new Error(`graph: the model has no weight ${name}`);
     return v;
   }
-}
-
-/** Row-major [rows, 2·d] → its first d columns and its last d columns, each [rows, d]. */
-function splitColumns(m: Float32Array, rows: number, d: number): [Float32Array, Float32Array] {
-  const left = new Float32Array(rows * d);
-  const right = new Float32Array(rows * d);
-  for (let r = 0; r < rows; r++) {
-    left.set(m.subarray(r * 2 * d, r * 2 * d + d), r * d);
-    right.set(m.subarray(r * 2 * d + d, (r + 1) * 2 * d), r * d);
-  }
-  return [left, right];
 }

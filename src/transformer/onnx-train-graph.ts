@@ -10,13 +10,12 @@
  * summed) as float32 [], `grad:<weight>` for every weight, `grad_sq` (the sum of the squares of
  * every weight gradient, for clipping by global norm) and `grad:text` when `textGrad`.
  *
- * The layers follow nn/layers.ts op for op; test/transformer-compiled-train.test.ts holds the loss
- * and every gradient to tfjs autograd on the same model.
+ * The layers are nn/onnx-layers.ts's (the ones the inference graph bakes), with weights as inputs;
+ * test/transformer-compiled-train.test.ts holds the loss and every gradient to tfjs autograd on the
+ * same model.
  */
-import { GradTape } from '../backend/onnx/autodiff.js';
 import type { GraphSpec } from '../backend/onnx/graphs.js';
-import { GELU_K } from '../nn/fused-kernels.js';
-import { LN_EPS } from '../nn/onnx-layers.js';
+import { GraphLayers } from '../nn/onnx-layers.js';
 import type { MaskedTransformer } from './model.js';
 
 export interface TrainGraphOptions {
@@ -27,66 +26,24 @@ export interface TrainGraphOptions {
   textGrad: boolean;
 }
 
-/** The differentiable layers of nn/layers.ts over a tape whose weights are inputs named like the model's. */
-class TapeLayers {
-  constructor(readonly t: GradTape) {}
-
-  linear(x: string, scope: string): string {
-    return this.t.gemm(x, `${scope}.w`, `${scope}.b`);
-  }
-
-  layerNorm(x: string, scope: string): string {
-    return this.t.layerNorm(x, `${scope}.g`, `${scope}.b`, LN_EPS);
-  }
-
-  mlp(x: string, scope: string): string {
-    return this.linear(this.t.quickGelu(this.linear(x, `${scope}.fc`), GELU_K), `${scope}.proj`);
-  }
-
-  /** layers.ts Attention: queries from x [B·T, D], keys and values from context [B·S, Dc]. */
-  attention(x: string, context: string, a: { batch: number; t: number; s: number; heads: number; d: number; keyBias?: string }, scope: string): string {
-    const { t: tape } = this;
-    const dh = a.d / a.heads;
-    const heads = (y: string, len: number, perm: number[]) => tape.transpose(tape.reshape(y, [a.batch, len, a.heads, dh]), perm);
-    const q = tape.scale(this.linear(x, `${scope}.q`), 1 / Math.sqrt(dh));
-    // kv's columns are [k heads | v heads]
-    const [k, v] = tape.split(this.linear(context, `${scope}.kv`), 1, 2) as [string, string];
-    let scores = tape.matMul(heads(q, a.t, [0, 2, 1, 3]), heads(k, a.s, [0, 2, 3, 1])); // [B, H, T, S]
-    if (a.keyBias) scores = tape.add(scores, tape.reshape(a.keyBias, [a.batch, 1, 1, a.s]));
-    const out = tape.matMul(tape.softmax(scores), heads(v, a.s, [0, 2, 1, 3])); // [B, H, T, dh]
-    return this.linear(tape.reshape(tape.transpose(out, [0, 2, 1, 3]), [a.batch * a.t, a.d]), `${scope}.proj`);
-  }
-
-  block(x: string, a: { batch: number; t: number; heads: number; d: number; context: string; s: number; bias: string }, scope: string): string {
-    const { t: tape } = this;
-    const n = this.layerNorm(x, `${scope}.ln1`);
-    x = tape.add(x, this.attention(n, n, { batch: a.batch, t: a.t, s: a.t, heads: a.heads, d: a.d }, `${scope}.attn`));
-    x = tape.add(x, this.attention(this.layerNorm(x, `${scope}.ln_cross`), a.context, { ...a, keyBias: a.bias }, `${scope}.cross`));
-    return tape.add(x, this.mlp(this.layerNorm(x, `${scope}.ln2`), `${scope}.mlp`));
-  }
-}
-
 export function transformerTrainGraph(model: MaskedTransformer, o: TrainGraphOptions): GraphSpec {
   const c = model.config;
   const n = model.tokens;
   const b = o.batch;
   const k = c.codebookSize;
-  const tape = new GradTape();
-  const { g } = tape;
   const vars = model.variables();
-  const names = Object.keys(vars);
-  for (const name of names) tape.input(name, 'float32', vars[name]!.shape, true);
+  const nn = new GraphLayers(vars, 'train');
+  const { t: tape, g } = nn;
   const tokens = tape.input('tokens', 'int32', [b * n]);
   const targets = tape.input('targets', 'int32', [b * n]);
   const weights = tape.input('weights', 'float32', [b * n]);
   const text = tape.input('text', 'float32', [b * o.textLength, c.textDim], o.textGrad);
   const textBias = tape.input('text_bias', 'float32', [b, o.textLength]);
-  const nn = new TapeLayers(tape);
 
   // forward: embeddings + (row + column) positions, blocks, final LayerNorm, head
-  const pos = tape.reshape(tape.add('pos.row', 'pos.col'), [n, c.width]);
-  let x = tape.reshape(tape.add(tape.reshape(tape.gather('embed', tokens), [b, n, c.width]), pos), [b * n, c.width]);
-  const block = { batch: b, t: n, heads: c.heads, d: c.width, context: text, s: o.textLength, bias: textBias };
+  const pos = tape.reshape(tape.add(nn.weight('pos.row'), nn.weight('pos.col')), [n, c.width]);
+  let x = tape.reshape(tape.add(tape.reshape(tape.gather(nn.weight('embed'), tokens), [b, n, c.width]), pos), [b * n, c.width]);
+  const block = { batch: b, t: n, heads: c.heads, context: { value: text, length: o.textLength, bias: textBias } };
   for (let i = 0; i < c.depth; i++) x = nn.block(x, block, `blocks.${i}`);
   const logits = nn.linear(nn.layerNorm(x, 'norm'), 'head'); // [B·N, K]
 
@@ -103,13 +60,9 @@ export function transformerTrainGraph(model: MaskedTransformer, o: TrainGraphOpt
   const hit = g.node('Cast', [g.node('Equal', [g.node('ArgMax', [logits], { axis: { i: 1 }, keepdims: { i: 0 } }), g.node('Cast', [targets], { to: { i: 7 } })])], { to: { i: 1 } });
   const correct = g.node('ReduceSum', [g.node('Mul', [hit, weights]), g.int64s([0])], { keepdims: { i: 0 } });
 
-  const wrt = o.textGrad ? [...names, text] : names;
-  const grads = tape.backward(logits, dLogits, wrt);
+  const grads = nn.outputGradients(logits, dLogits, o.textGrad ? [text] : []);
   g.output(loss, 'loss', 'float32', []);
   g.output(correct, 'correct', 'float32', []);
-  for (const name of names) g.output(grads[name]!, `grad:${name}`, 'float32', vars[name]!.shape);
-  const squares = names.map((name) => g.node('ReduceSumSquare', [grads[name]!], { keepdims: { i: 0 } }));
-  g.output(g.node('Sum', squares), 'grad_sq', 'float32', []);
   if (o.textGrad) g.output(grads[text]!, 'grad:text', 'float32', [b * o.textLength, c.textDim]);
   return g.build();
 }

@@ -6,11 +6,19 @@
  * step instead of ~800 tfjs kernels, each a trip into ORT with its output copied back (the onnx
  * backend's per-kernel path, see index.ts).
  *
- * The op set is what maskgen's models are made of (nn/layers.ts): 2-D Gemm, batched MatMul, Add with
- * broadcasting, scaling, Reshape, Transpose, Split, softmax over the last axis, LayerNorm over the
- * last axis, GELU as x·σ(αx) and embedding Gather. Each backward is the textbook formula written in
- * plain ONNX ops (the inference build of ORT has no gradient ops); test/transformer-compiled-train.test.ts
- * holds the gradients of a whole transformer, which uses every op here, to tfjs autograd.
+ * The op set is what maskgen's models are made of (nn/layers.ts): 2-D Gemm, batched MatMul, Add and
+ * Sub with broadcasting, scaling, Reshape, Transpose, Split, softmax over the last axis, LayerNorm
+ * over the last axis, GELU as x·σ(αx), embedding Gather, 2-D convolution (NCHW, TF 'same' padding,
+ * any stride), nearest ×2 upsampling, and the pieces of L1/L2 losses (Abs, Square, mean). Each
+ * backward is the textbook formula written in plain ONNX ops (the inference build of ORT has no
+ * gradient ops); test/transformer-compiled-train.test.ts holds a whole transformer's gradients and
+ * test/autodiff-conv.test.ts each convolutional op's to tfjs autograd.
+ *
+ * The tape is also the op interface of inference graphs (nn/onnx-layers.ts): values nothing tracked
+ * depends on record no backward, so a tape with weights baked as constants writes the same forward
+ * graph a plain GraphBuilder would. Shapes are tracked where known (graph inputs, constants, and
+ * what ops derive from them); a value written straight through `g` has none, which is fine until a
+ * gradient must pass through it.
  */
 import { GraphBuilder } from './graph-builder.js';
 import { MS_DOMAIN, type ValueSpec } from './graphs.js';
@@ -38,31 +46,43 @@ export class GradTape {
     return name;
   }
 
+  /** A float32 constant (a baked weight), untracked. */
+  constant(name: string, data: Float32Array, dims: readonly number[]): string {
+    this.g.weight(name, data, dims);
+    this.shapes.set(name, [...dims]);
+    return name;
+  }
+
   shape(x: string): readonly number[] {
     const s = this.shapes.get(x);
     if (!s) throw new Error(`grad tape: no shape known for ${x}`);
     return s;
   }
 
+  /** x's shape when known (see the file comment). */
+  known(x: string): readonly number[] | undefined {
+    return this.shapes.get(x);
+  }
+
   // ---- forward ops ------------------------------------------------------------------------
 
   /** x [M, K] · w [K, N] + b [N]. */
   gemm(x: string, w: string, b: string): string {
-    const [m, kx] = this.shape(x);
-    const [k, n] = this.shape(w);
-    if (kx !== k) throw new Error(`grad tape: gemm of [${this.shape(x)}] and [${this.shape(w)}]`);
-    return this.op(this.g.gemm(x, w, b), [m!, n!], [x, w, b], (dy) => {
+    const sx = this.known(x);
+    const sw = this.known(w);
+    if (sx && sw && sx[1] !== sw[0]) throw new Error(`grad tape: gemm of [${sx}] and [${sw}]`);
+    return this.op(this.g.gemm(x, w, b), sx && sw ? [sx[0]!, sw[1]!] : undefined, [x, w, b], (dy) => {
       this.accumulate(x, () => this.g.node('Gemm', [dy, w], { transB: { i: 1 } }));
       this.accumulate(w, () => this.g.node('Gemm', [x, dy], { transA: { i: 1 } }));
-      this.accumulate(b, () => this.sumTo(dy, [n!]));
+      this.accumulate(b, () => this.sumTo(dy, this.shape(b)));
     });
   }
 
   /** Batched a [..., M, K] · b [..., K, N], the same batch dims on both. */
   matMul(a: string, b: string): string {
-    const sa = this.shape(a);
-    const sb = this.shape(b);
-    const out = [...sa.slice(0, -1), sb[sb.length - 1]!];
+    const sa = this.known(a);
+    const sb = this.known(b);
+    const out = sa && sb ? [...sa.slice(0, -1), sb[sb.length - 1]!] : undefined;
     return this.op(this.g.matMul(a, b), out, [a, b], (dy) => {
       this.accumulate(a, () => this.fusedMatMul(dy, b, false, true));
       this.accumulate(b, () => this.fusedMatMul(a, dy, true, false));
@@ -71,30 +91,59 @@ export class GradTape {
 
   /** a + b, numpy broadcasting. */
   add(a: string, b: string): string {
-    const out = broadcastShape(this.shape(a), this.shape(b));
-    return this.op(this.g.add(a, b), out, [a, b], (dy) => {
+    return this.op(this.g.add(a, b), this.broadcast(a, b), [a, b], (dy) => {
       this.accumulate(a, () => this.sumTo(dy, this.shape(a)));
       this.accumulate(b, () => this.sumTo(dy, this.shape(b)));
     });
   }
 
+  /** a − b, numpy broadcasting. */
+  sub(a: string, b: string): string {
+    return this.op(this.g.node('Sub', [a, b]), this.broadcast(a, b), [a, b], (dy) => {
+      this.accumulate(a, () => this.sumTo(dy, this.shape(a)));
+      this.accumulate(b, () => this.g.node('Neg', [this.sumTo(dy, this.shape(b))]));
+    });
+  }
+
+  /** |x|; its gradient is dy · sign(x) (0 at 0, as tfjs's). */
+  abs(x: string): string {
+    return this.op(this.g.node('Abs', [x]), this.known(x), [x], (dy) => {
+      this.accumulate(x, () => this.g.node('Mul', [dy, this.g.node('Sign', [x])]));
+    });
+  }
+
+  /** x². */
+  square(x: string): string {
+    return this.op(this.g.node('Mul', [x, x]), this.known(x), [x], (dy) => {
+      this.accumulate(x, () => this.g.node('Mul', [dy, this.g.node('Mul', [x, this.scalar(2)])]));
+    });
+  }
+
+  /** The mean of every entry of x, a scalar []. */
+  mean(x: string): string {
+    return this.op(this.g.node('ReduceMean', [x], { keepdims: { i: 0 } }), [], [x], (dy) => {
+      const s = this.shape(x);
+      this.accumulate(x, () => this.g.node('Expand', [this.g.node('Mul', [dy, this.scalar(1 / product(s))]), this.g.int64s(s)]));
+    });
+  }
+
   /** x · s for a constant s. */
   scale(x: string, s: number): string {
-    return this.op(this.g.node('Mul', [x, this.scalar(s)]), this.shape(x), [x], (dy) => {
+    return this.op(this.g.node('Mul', [x, this.scalar(s)]), this.known(x), [x], (dy) => {
       this.accumulate(x, () => this.g.node('Mul', [dy, this.scalar(s)]));
     });
   }
 
   reshape(x: string, dims: readonly number[]): string {
-    const from = this.shape(x);
-    if (product(from) !== product(dims)) throw new Error(`grad tape: reshape [${from}] → [${dims}]`);
-    return this.op(this.g.reshape(x, dims), dims, [x], (dy) => this.accumulate(x, () => this.g.reshape(dy, from)));
+    const from = this.known(x);
+    if (from && product(from) !== product(dims)) throw new Error(`grad tape: reshape [${from}] → [${dims}]`);
+    return this.op(this.g.reshape(x, dims), dims, [x], (dy) => this.accumulate(x, () => this.g.reshape(dy, this.shape(x))));
   }
 
   transpose(x: string, perm: readonly number[]): string {
-    const s = this.shape(x);
+    const s = this.known(x);
     const inverse = perm.map((_, i) => perm.indexOf(i));
-    return this.op(this.g.transpose(x, perm), perm.map((p) => s[p]!), [x], (dy) => {
+    return this.op(this.g.transpose(x, perm), s && perm.map((p) => s[p]!), [x], (dy) => {
       this.accumulate(x, () => this.g.transpose(dy, inverse));
     });
   }
@@ -116,7 +165,7 @@ export class GradTape {
   /** Softmax over the last axis. */
   softmax(x: string): string {
     const y = this.g.softmax(x);
-    return this.op(y, this.shape(x), [x], (dy) => {
+    return this.op(y, this.known(x), [x], (dy) => {
       this.accumulate(x, () => {
         // dx = y · (dy − Σ_last dy·y)
         const dot = this.g.node('ReduceSum', [this.g.node('Mul', [dy, y]), this.g.int64s([-1])], { keepdims: { i: 1 } });
@@ -127,6 +176,7 @@ export class GradTape {
 
   /** LayerNorm over the last axis of a 2-D x [R, D], gain g [D], bias b [D]. */
   layerNorm(x: string, gain: string, bias: string, eps: number): string {
+    if (![x, gain, bias].some((v) => this.tracked.has(v))) return this.op(this.g.layerNorm(x, gain, bias, eps), this.known(x), [], () => {});
     const [r, d] = this.shape(x);
     const [y, mean, invStd] = this.g.nodeOutputs('LayerNormalization', [x, gain, bias], 3, { axis: { i: -1 }, epsilon: { f: eps } });
     return this.op(y!, [r!, d!], [x, gain, bias], (dy) => {
@@ -146,7 +196,7 @@ export class GradTape {
 
   /** x · σ(αx) (layers.ts's GELU). */
   quickGelu(x: string, alpha: number): string {
-    return this.op(this.g.quickGelu(x, alpha), this.shape(x), [x], (dy) => {
+    return this.op(this.g.quickGelu(x, alpha), this.known(x), [x], (dy) => {
       this.accumulate(x, () => {
         // dy · (s + αx·s·(1 − s)), s = σ(αx)
         const { g } = this;
@@ -160,10 +210,65 @@ export class GradTape {
 
   /** Rows of `table` [V, D] at int32 `indices` [R] → [R, D]. Its gradient is one-hot(indices)ᵀ · dy. */
   gather(table: string, indices: string): string {
-    const [v, d] = this.shape(table);
-    const [r] = this.shape(indices);
-    return this.op(this.g.node('Gather', [table, indices]), [r!, d!], [table], (dy) => {
-      this.accumulate(table, () => this.g.node('Gemm', [this.oneHot(indices, v!), dy], { transA: { i: 1 } }));
+    const st = this.known(table);
+    const si = this.known(indices);
+    return this.op(this.g.node('Gather', [table, indices]), st && si ? [si[0]!, st[1]!] : undefined, [table], (dy) => {
+      this.accumulate(table, () => this.g.node('Gemm', [this.oneHot(indices, this.shape(table)[0]!), dy], { transA: { i: 1 } }));
+    });
+  }
+
+  /**
+   * 2-D convolution of x [N, C, H, W] with w [O, C, kh, kw] plus b [O], stride s, TF 'same' padding
+   * (out = ⌈H/s⌉, the odd pad row/column at the bottom/right, as tfjs pads). Its input gradient is
+   * the transposed convolution of dy (at stride 1, the convolution of dy with the flipped kernel);
+   * its weight gradient is a convolution of x (batch and channels
+   * swapped) with dy as the kernel, dilated by the stride.
+   */
+  conv(x: string, w: string, b: string, stride: number): string {
+    const [n, c, h, wd] = this.shape(x) as [number, number, number, number];
+    const [o, ci, kh, kw] = this.shape(w) as [number, number, number, number];
+    if (ci !== c) throw new Error(`grad tape: conv of [${this.shape(x)}] with [${this.shape(w)}]`);
+    const [oh, top, bottom] = samePadding(h, kh, stride);
+    const [ow, left, right] = samePadding(wd, kw, stride);
+    const pads = [top, left, bottom, right];
+    const attrs = { strides: { ints: [stride, stride] }, pads: { ints: pads }, kernel_shape: { ints: [kh, kw] } };
+    return this.op(this.g.node('Conv', [x, w, b], attrs), [n, o, oh, ow], [x, w, b], (dy) => {
+      const { g } = this;
+      this.accumulate(b, () => g.node('ReduceSum', [dy, g.int64s([0, 2, 3])], { keepdims: { i: 0 } }));
+      this.accumulate(x, () => {
+        if (stride === 1) {
+          // a plain convolution of dy with the kernel flipped and its channels swapped, padded on the
+          // other sides: 1–5× faster than ConvTranspose on ORT's CPU kernels
+          const flipped = g.transpose(g.node('Slice', [w, g.int64s([-1, -1]), g.int64s([-kh - 1, -kw - 1]), g.int64s([2, 3]), g.int64s([-1, -1])]), [1, 0, 2, 3]);
+          const back = [kh - 1 - top, kw - 1 - left, kh - 1 - bottom, kw - 1 - right];
+          return g.node('Conv', [dy, flipped], { pads: { ints: back }, kernel_shape: { ints: [kh, kw] } });
+        }
+        const outputPadding = [h - ((oh - 1) * stride + kh - top - bottom), wd - ((ow - 1) * stride + kw - left - right)];
+        return g.node('ConvTranspose', [dy, w], { ...attrs, output_padding: { ints: outputPadding } });
+      });
+      this.accumulate(w, () => {
+        const swap = [1, 0, 2, 3];
+        // [C, O, kh', kw'], kh' = H + pads − (oh − 1)·s ≥ kh (more only where a strided 1×1 skips the last row)
+        let dw = g.node('Conv', [g.transpose(x, swap), g.transpose(dy, swap)], {
+          dilations: { ints: [stride, stride] },
+          pads: { ints: pads },
+          kernel_shape: { ints: [oh, ow] },
+        });
+        if (h + top + bottom - (oh - 1) * stride > kh || wd + left + right - (ow - 1) * stride > kw) {
+          dw = g.node('Slice', [dw, g.int64s([0, 0]), g.int64s([kh, kw]), g.int64s([2, 3])]);
+        }
+        return g.transpose(dw, swap);
+      });
+    });
+  }
+
+  /** Nearest-neighbour ×2 upsampling of x [N, C, H, W]; the gradient sums each 2×2 block. */
+  upsample2x(x: string): string {
+    const [n, c, h, w] = this.shape(x) as [number, number, number, number];
+    const { g } = this;
+    const spread = g.node('Expand', [g.reshape(x, [n, c, h, 1, w, 1]), g.int64s([n, c, h, 2, w, 2])]);
+    return this.op(g.reshape(spread, [n, c, 2 * h, 2 * w]), [n, c, 2 * h, 2 * w], [x], (dy) => {
+      this.accumulate(x, () => g.node('ReduceSum', [g.reshape(dy, [n, c, h, 2, w, 2]), g.int64s([3, 5])], { keepdims: { i: 0 } }));
     });
   }
 
@@ -196,10 +301,17 @@ export class GradTape {
   // ---- helpers ----------------------------------------------------------------------------
 
   /** Records an op's output (and its backward, when any of `from` needs a gradient); returns it. */
-  private op(y: string, dims: readonly number[], from: readonly string[], back: Backward): string {
-    this.shapes.set(y, [...dims]);
+  private op(y: string, dims: readonly number[] | undefined, from: readonly string[], back: Backward): string {
+    if (dims) this.shapes.set(y, [...dims]);
+    else if (from.some((f) => this.tracked.has(f))) throw new Error(`grad tape: the shape of ${y} is unknown, so no gradient can pass through it`);
     this.recordMany([y], from, ([dy]) => back(dy!));
     return y;
+  }
+
+  private broadcast(a: string, b: string): number[] | undefined {
+    const sa = this.known(a);
+    const sb = this.known(b);
+    return sa && sb ? broadcastShape(sa, sb) : undefined;
   }
 
   private recordMany(ys: readonly string[], from: readonly string[], back: BackwardMany): void {
@@ -242,6 +354,14 @@ export class GradTape {
     this.shapes.set(z, [...dims]);
     return z;
   }
+}
+
+/** TF 'same' padding of one spatial axis: [output size, pad before, pad after]. */
+export function samePadding(size: number, kernel: number, stride: number): [number, number, number] {
+  const out = Math.ceil(size / stride);
+  const total = Math.max(0, (out - 1) * stride + kernel - size);
+  const before = Math.floor(total / 2);
+  return [out, before, total - before];
 }
 
 /** numpy broadcasting of two shapes. */
