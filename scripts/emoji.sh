@@ -25,7 +25,7 @@ $M data split --data data/emoji64 --hold-out 0.1 --train data/emoji64-train --he
 stage tokenizer $M train-tokenizer $B --config scripts/emoji-config.json --data data/emoji64-train --out runs/emoji-tok5
 $M reconstruct $B --bundle runs/emoji-tok5 --data data/emoji64-held --out runs/emoji-tok5/recon-held --json
 # The transformer learns every name from all the images (two per name).
-stage transformer $M train-transformer $B --config scripts/emoji-config.json --data data/emoji64 --tokenizer runs/emoji-tok5 --out runs/emoji5
+stage transformer $M train-transformer $B --config scripts/emoji-config.json --data data/emoji64 --tokenizer runs/emoji-tok5 --out runs/emoji5 --steps 3500
 # The refiner trains on the 64 px originals; 10% are held out (runs/emoji-refiner/holdout.json) for scripts/eval-refiner.ts.
 # (The shipped refiner is the one of the previous recipe: stopped at denoiser step 660 and resumed with --steps 4500.)
 [ -d runs/emoji-refiner ] || stage refiner $M train-refiner $B --config small --data data/emoji64 --out runs/emoji-refiner --hold-out 0.1 --steps 4500
