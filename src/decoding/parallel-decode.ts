@@ -8,6 +8,7 @@
  * Tokens given at the start and tokens once kept never change; the last step fills everything.
  */
 import { UserError } from '../errors.js';
+import { nextTurn } from '../event-loop.js';
 import { Rng } from '../random.js';
 import { applyGuidance } from './guidance.js';
 import { decodeStepDetailed, lowestConfidence } from './sampling.js';
@@ -167,6 +168,7 @@ export async function parallelDecode(o: ParallelDecodeOptions): Promise<Parallel
       masked = schedules.map((s) => s[t]!);
     }
     history?.push(tokens);
+    await nextTurn(); // a step is seconds of synchronous work on slow backends: let timers and I/O run
     if (o.onStep) await o.onStep({ step: t, steps: T, tokens, masked: masked.slice(), choiceTemperature: ct, predicted: anyMasked });
   }
   const rounds = o.polish?.rounds ?? 0;

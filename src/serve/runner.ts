@@ -12,6 +12,7 @@ import { UserError } from '../errors.js';
 import { beforeOnCanvas, scaleBox, scaleMask } from '../cli/edit.js';
 import type { EditOptions, MaskgenPipeline, StepPreview } from '../pipeline.js';
 import { JobTimeoutError, type EditJob, type GenerateJob, type JobProgress, type JobResult, type JobSpec } from './jobs.js';
+import { nextTurn } from '../event-loop.js';
 
 export interface RunContext {
   /** Called at every step; a returned promise is awaited. */
@@ -32,7 +33,6 @@ export function workerName(): string {
 }
 
 const base64 = async (im: RawImage<Uint8Array | Float32Array>) => (await encodePng(im)).toString('base64');
-const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 export function createRunner(pipe: MaskgenPipeline, info: { bundle: string; backend: string }): JobRunner {
   const worker = workerName();
