@@ -85,6 +85,7 @@ import { TransformerConfigSchema } from './transformer/config.js';
 import { logitsFunction } from './transformer/inference.js';
 import { MaskedTransformer } from './transformer/model.js';
 import { TEXT_PART, TRANSFORMER_PART } from './transformer/run.js';
+import { makeVariations, tokenizerImage, type VariationsOptions, type VariationsResult } from './pipelines/variations.js';
 import { VQGAN_PART, loadTokenizer } from './vqgan/io.js';
 import type { VitVqgan } from './vqgan/model.js';
 
@@ -227,6 +228,8 @@ export interface EditResult {
   layout?: OutpaintLayout;
   images: EditedImage[];
 }
+
+export type { Variation, VariationsOptions, VariationsResult } from './pipelines/variations.js';
 
 export class MaskgenPipeline {
   constructor(
@@ -429,13 +432,7 @@ export class MaskgenPipeline {
    */
   async edit(o: EditOptions): Promise<EditResult> {
     const { imageSize: size, channels, patchSize: patch } = this.tokenizer.config;
-    const image = o.image;
-    if (image.width !== size || image.height !== size || image.channels !== channels) {
-      throw new UserError(
-        `the image to edit is ${image.width}×${image.height}×${image.channels}, the tokenizer takes ${size}×${size}×${channels}: resize it first (maskgen edit does)`,
-      );
-    }
-    if (image.data.length !== size * size * channels) throw new UserError(`the image to edit has ${image.data.length} values, expected ${size * size * channels}`);
+    const original = tokenizerImage(this, o.image, 'the image to edit');
     if (o.prompt.trim() === '') throw new UserError('the prompt is empty');
     const n = o.n ?? 1;
     if (!Number.isInteger(n) || n < 1) throw new UserError(`n must be a whole number ≥ 1, got ${n}`);
@@ -446,7 +443,6 @@ export class MaskgenPipeline {
     const feather = (o.mode === 'inpaint' || o.mode === 'outpaint') && o.feather !== undefined ? o.feather : Math.max(1, Math.round(patch / 2));
     if (!Number.isInteger(feather) || feather < 0) throw new UserError(`feather must be a whole number of pixels ≥ 0, got ${feather}`);
 
-    const original = toFloat(image);
     const g = this.tokenizer.grid;
     const N = g * g;
     const sourceTokens = this.encodeImage(original);
@@ -550,6 +546,15 @@ export class MaskgenPipeline {
       }
     }
     return { mode: o.mode, prompt: o.prompt, sourceTokens, sourceGrid, grid, width, height, pixelMask, layout, images };
+  }
+
+  /**
+   * Variations of one image (image prompts): each re-masks its own seeded random `strength` share
+   * of the image's tokens and fills them again toward `prompt` (the image's caption, another
+   * prompt, or '' for none); see src/pipelines/variations.ts.
+   */
+  variations(o: VariationsOptions): Promise<VariationsResult> {
+    return makeVariations(this, o);
   }
 
   /** An image (HWC in [0, 1], the tokenizer's size) → its token grid [g·g]. */
@@ -682,12 +687,6 @@ function repeat(tokens: Int32Array, copies: number): Int32Array {
   const out = new Int32Array(tokens.length * copies);
   for (let b = 0; b < copies; b++) out.set(tokens, b * tokens.length);
   return out;
-}
-
-/** An image as float32 in [0, 1] (uint8 is divided by 255; float is copied). */
-function toFloat(image: RawImage<Uint8Array | Float32Array>): RawImage<Float32Array> {
-  const data = image.data instanceof Float32Array ? Float32Array.from(image.data) : Float32Array.from(image.data, (v) => v / 255);
-  return { data, width: image.width, height: image.height, channels: image.channels };
 }
 
 /** The original image on outpainting's larger canvas, at its pixel offset (0 elsewhere). */

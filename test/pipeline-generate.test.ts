@@ -11,12 +11,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/io/config.js';
 import { MaskgenPipeline } from '../src/pipeline.js';
 import { TextEncoderSpecSchema } from '../src/text/encoder.js';
-import { TransformerTrainSchema } from '../src/transformer/config.js';
-import { runTransformerTraining } from '../src/transformer/run.js';
-import { VqganConfigSchema, VqganTrainSchema } from '../src/vqgan/config.js';
-import { runTokenizerTraining } from '../src/vqgan/run.js';
-import { COLOURS, dominantColour, makeShapes } from './helpers/shapes.js';
-import { z } from 'zod';
+import { COLOURS, dominantColour } from './helpers/shapes.js';
+import { trainTinyPipeline } from './helpers/tiny-pipeline.js';
 import { RefinerConfigSchema } from '../src/diffusion-refiner/config.js';
 import { Refiner } from '../src/diffusion-refiner/refiner.js';
 import { createTextEncoder } from '../src/text/encoder.js';
@@ -28,26 +24,7 @@ const names = Object.keys(COLOURS);
 
 beforeAll(async () => {
   tmp = await mkdtemp(path.join(tmpdir(), 'maskgen-pipe-'));
-  const data = makeShapes(512, 16, 1);
-  const vqgan = await loadConfig(VqganConfigSchema, 'tiny', 'vqgan');
-  const vqTrain = await loadConfig(VqganTrainSchema, 'tiny', 'vqganTrain');
-  const tok = await runTokenizerTraining({ data, model: vqgan, train: { ...vqTrain, steps: 300 }, out: path.join(tmp, 'tok') });
-  const transformer = await loadConfig(z.record(z.string(), z.number()), 'tiny', 'transformer');
-  const text = await loadConfig(TextEncoderSpecSchema, 'tiny', 'textEncoder');
-  const train = await loadConfig(TransformerTrainSchema, 'tiny', 'transformerTrain');
-  const run = await runTransformerTraining({
-    data,
-    tokenizer: tok.model,
-    transformer,
-    text,
-    train,
-    out: path.join(tmp, 'run'),
-    onStep: (_s, m) => losses.push(m.loss),
-  });
-  run.model.dispose();
-  run.text.dispose();
-  tok.model.dispose();
-  pipe = await MaskgenPipeline.load(path.join(tmp, 'run'));
+  pipe = await trainTinyPipeline(tmp, { onStep: (_s, m) => losses.push(m.loss) });
 });
 
 afterAll(async () => {

@@ -5,3 +5,4 @@ export * from './sampling.js';
 export * from './parallel-decode.js';
 export * from './regions.js';
 export * from './editing.js';
+export * from './variations.js';
