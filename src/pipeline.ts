@@ -71,6 +71,10 @@ import {
   placeInGrid,
   type PolishOptions,
   type PredictFn,
+  DEFAULT_REGION_STRENGTH,
+  regionBias,
+  regionWeightAt,
+  type WordRegion,
 } from './decoding/index.js';
 import { REFINER_PART, loadRefiner, refinerDir } from './diffusion-refiner/io.js';
 import type { RefineOptions, Refiner } from './diffusion-refiner/refiner.js';
@@ -109,6 +113,14 @@ export interface GenerateOptions {
   seed?: number;
   /** Images decoded together (default 16). */
   batchSize?: number;
+  /**
+   * Paint-with-words (eDiff-I): words of the prompt placed in pixel boxes; the cross-attention
+   * logits between the image tokens in a word's box and that word's text tokens get
+   * `regionStrength` (default 4) added, falling with the mask ratio over the steps. Needs the
+   * built-in text encoder. See src/decoding/paint-with-words.ts.
+   */
+  regions?: WordRegion[];
+  regionStrength?: number;
   /**
    * Called after every decoding step (edits: every step or round). With `preview: true` it is also
    * given the batch as decoded so far (not for outpainting). A returned promise is awaited before
@@ -367,7 +379,12 @@ export class MaskgenPipeline {
    * `negative` (or the empty prompt) as the unconditional branch, guided over `steps` decoding
    * steps. `dispose()` frees the text encodings.
    */
-  private guidedModel(prompts: string[], negative: string, o: Pick<GenerateOptions, 'guidance' | 'guidanceSchedule'>, steps: number): { predict: PredictFn; dispose: () => void } {
+  private guidedModel(
+    prompts: string[],
+    negative: string,
+    o: Pick<GenerateOptions, 'guidance' | 'guidanceSchedule' | 'regions' | 'regionStrength'>,
+    steps: number,
+  ): { predict: PredictFn; dispose: () => void } {
     const b = prompts.length;
     const n = this.transformer.tokens;
     const k = this.transformer.config.codebookSize;
@@ -380,24 +397,45 @@ export class MaskgenPipeline {
       const logitsBoth = logitsFunction(this.transformer, both, 2 * b);
       const logitsCond = logitsFunction(this.transformer, cond, b);
       const twice = new Int32Array(2 * b * n);
+      // Paint-with-words: the conditional rows' cross-attention bias at step t (none on the unconditional ones).
+      const painted = o.regions?.length ? this.paintBias(prompts, o.regions, both.length) : undefined;
+      const strength = o.regionStrength ?? DEFAULT_REGION_STRENGTH;
+      const biasBoth = painted && new Float32Array(2 * painted.length);
+      const biasCond = painted && new Float32Array(painted.length);
+      const biasAt = (step: number, out: Float32Array | undefined) => {
+        if (!painted || !out) return undefined;
+        const w = regionWeightAt(step, steps, strength);
+        for (let i = 0; i < painted.length; i++) out[i] = w * painted[i]!;
+        return out;
+      };
       const predict = guidedPredict({
         steps,
         scale,
         schedule: o.guidanceSchedule,
-        predictBoth: (tokens) => {
+        predictBoth: (tokens, step) => {
           twice.set(tokens);
           twice.set(tokens, b * n);
-          const logits = logitsBoth(twice);
+          const logits = logitsBoth(twice, biasAt(step, biasBoth));
           const half = b * n * k;
           return { cond: logits.subarray(0, half), uncond: logits.subarray(half) };
         },
-        predictCond: logitsCond,
+        predictCond: (tokens, step) => logitsCond(tokens, biasAt(step, biasCond)),
       });
       return { predict, dispose };
     } catch (err) {
       dispose();
       throw err;
     }
+  }
+
+  /** Paint-with-words: each prompt's region bias at weight 1 (`regionBias`), one after the other: [B·N·L]. */
+  private paintBias(prompts: string[], regions: readonly WordRegion[], textLength: number): Float32Array {
+    if (this.text.kind !== 'builtin') throw new UserError('paint-with-words (--region) needs a bundle with the built-in text encoder (its words are its tokens)');
+    const { imageSize: size, patchSize: patch } = this.tokenizer.config;
+    const per = this.transformer.tokens * textLength;
+    const out = new Float32Array(prompts.length * per);
+    prompts.forEach((prompt, i) => out.set(regionBias({ prompt, regions, image: { width: size, height: size, patch }, textLength }), i * per));
+    return out;
   }
 
   /** Partly decoded grids [B·N] → a StepPreview: decoded with [MASK] as code 0, masked patches then painted grey. */

@@ -81,6 +81,21 @@ describe('tiny pipeline on coloured squares', () => {
     expect(tf.memory().numTensors).toBe(before);
   });
 
+  it('paint-with-words: regions at strength 0 change nothing, stronger ones change the images, and a word not in the prompt is refused', async () => {
+    const base = { prompts: ['a red square', 'a blue square'], n: 2, seed: 7 };
+    const plain = await pipe.generate(base);
+    const regions = [{ word: 'square', box: { x: 0, y: 0, w: 8, h: 16 } }];
+    const zero = await pipe.generate({ ...base, regions, regionStrength: 0 });
+    expect(zero.map((im) => Array.from(im.tokens))).toEqual(plain.map((im) => Array.from(im.tokens)));
+    const before = tf.memory().numTensors;
+    const painted = await pipe.generate({ ...base, regions, regionStrength: 8 });
+    expect(tf.memory().numTensors).toBe(before);
+    expect(painted.map((im) => Array.from(im.tokens))).not.toEqual(plain.map((im) => Array.from(im.tokens)));
+    const again = await pipe.generate({ ...base, regions, regionStrength: 8 });
+    expect(again.map((im) => Array.from(im.tokens))).toEqual(painted.map((im) => Array.from(im.tokens)));
+    await expect(pipe.generate({ ...base, regions: [{ word: 'circle', box: { x: 0, y: 0, w: 4, h: 4 } }] })).rejects.toThrow(/'circle' is not a word of the prompt/);
+  });
+
   it('refuses an empty prompt', async () => {
     await expect(pipe.generate({ prompts: ['  '] })).rejects.toThrow(/empty/);
   });

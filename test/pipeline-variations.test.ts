@@ -121,7 +121,7 @@ describe('pipe.variations on a tiny pipeline', () => {
     await expect(pipe.variations({ image: imageAt(0), strength: 0 })).rejects.toThrow(/strength/);
   });
 
-  it('maskgen generate --image I --variations takes the caption from the folder and writes the variations', async () => {
+  it('maskgen generate --image I --variations takes the caption from the folder and writes the variations; --region paints words', async () => {
     const dir = path.join(tmp, 'imgs');
     await writePng(path.join(dir, 'blue.png'), imageAt(2));
     await writeFile(path.join(dir, 'metadata.jsonl'), JSON.stringify({ file_name: 'blue.png', text: 'a blue square' }) + '\n');
@@ -137,5 +137,11 @@ describe('pipe.variations on a tiny pipeline', () => {
     const bad = await runMaskgen(tmp, [...common, '--variations']);
     expect(bad.code).toBe(1);
     expect(errorLine(bad.stderr)).toBe('maskgen: error: --variations needs --image (the image to make variations of)');
+    const region = await runMaskgen(tmp, [...common, '--prompt', 'a red square', '--region', 'red:0,0,8,16', '--region', 'square:8,0,8,16', '--n', '1', '--out', 'painted', '--json']);
+    expect(region.code, region.stderr).toBe(0);
+    const sidecar2 = JSON.parse(await readFile(path.join(tmp, 'painted', 'a-red-square-0.json'), 'utf8'));
+    expect(sidecar2.regions).toEqual([{ word: 'red', box: { x: 0, y: 0, w: 8, h: 16 } }, { word: 'square', box: { x: 8, y: 0, w: 8, h: 16 } }]);
+    const badRegion = await runMaskgen(tmp, [...common, '--prompt', 'a red square', '--region', 'red 0,0,8,16']);
+    expect(errorLine(badRegion.stderr)).toMatch(/^maskgen: error: --region must be word:x,y,w,h/);
   }, 900_000);
 });

@@ -6,7 +6,7 @@ import { makeGrid, writePng } from '../data/images.js';
 import { UserError } from '../errors.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { REFINE_DEFAULTS } from '../diffusion-refiner/config.js';
-import { DEFAULT_CHOICE_TEMPERATURE, DEFAULT_GUIDANCE, DEFAULT_STEPS, DEFAULT_VARIATION_STRENGTH } from '../decoding/index.js';
+import { DEFAULT_CHOICE_TEMPERATURE, DEFAULT_GUIDANCE, DEFAULT_REGION_STRENGTH, DEFAULT_STEPS, DEFAULT_VARIATION_STRENGTH, parseRegion } from '../decoding/index.js';
 import { MaskgenPipeline } from '../pipeline.js';
 import { defaultBundle, handle, printJson, startBackend, type GlobalArgs } from './common.js';
 import { resolveBundle } from '../io/bundle.js';
@@ -34,6 +34,8 @@ interface Args extends GlobalArgs {
   refiner?: string;
   refineSteps: number;
   refineGuidance: number;
+  region?: string[];
+  regionStrength?: number;
   image?: string;
   variations?: boolean;
   strength?: number;
@@ -50,11 +52,15 @@ export const generateCommand: CommandModule<GlobalArgs, Args> = {
     y
       .usage(
         '$0 generate --prompt P [--prompt P2 …] [--n N] [--steps T] [--guidance S] [--negative-prompt P] [--seed S] [--out DIR]\n' +
+          '$0 generate --prompt P --region "word:x,y,w,h" [--region …] [--region-strength W] …\n' +
           '$0 generate --image I --variations [--strength S] [--prompt P] [--n N] [--seed S] [--out DIR]\n\n' +
           'Variations: the image (resized to the model\'s size) is tokenized; each of the --n variations re-masks its own random ' +
           '--strength share of the tokens and decodes them again toward --prompt, or else the image\'s caption in its folder\'s ' +
           'metadata.jsonl, or else no prompt. They take the steps a --steps generation has left where that share is masked ' +
-          '(strength 0.5 of 12 steps: 4). Writes variation-<i>.png, grid.png (the source first) and variations.json.',
+          '(strength 0.5 of 12 steps: 4). Writes variation-<i>.png, grid.png (the source first) and variations.json.\n\n' +
+          'Paint-with-words: --region "word:x,y,w,h" (repeatable) adds --region-strength to the cross-attention logits between the ' +
+          'image tokens in the box and the text tokens of that word of the prompt, falling with the mask ratio over the steps (eDiff-I). ' +
+          'Needs the built-in text encoder.',
       )
       .option('prompt', { type: 'string', array: true, describe: 'a prompt (repeat for several)' })
       .option('prompts', { type: 'string', describe: 'a text file with one prompt per line' })
@@ -74,6 +80,12 @@ export const generateCommand: CommandModule<GlobalArgs, Args> = {
       .option('refine', { type: 'boolean', describe: 'upsample with the latent-diffusion refiner (default: on when the bundle has one; --no-refine for the base images)' })
       .option('refiner', { type: 'string', describe: 'take the refiner from this bundle or refiner folder instead' })
       .option('refine-steps', { type: 'number', default: REFINE_DEFAULTS.steps, describe: "refiner's DDIM steps" })
+      .option('region', {
+        type: 'string',
+        array: true,
+        describe: 'paint-with-words: "word:x,y,w,h" puts a word of the prompt in that box (pixels of the base image); repeat for several words',
+      })
+      .option('region-strength', { type: 'number', describe: `paint-with-words: weight added to the attention between a box's tokens and its word at the first step, falling over the steps (default ${DEFAULT_REGION_STRENGTH})` })
       .option('image', { type: 'string', describe: 'with --variations: the source image (PNG, JPEG, WebP, …)' })
       .option('variations', { type: 'boolean', describe: 'make variations of --image instead of images from prompts alone' })
       .option('strength', { type: 'number', describe: `with --variations: share of the tokens each variation re-masks, in (0, 1] (default ${DEFAULT_VARIATION_STRENGTH})` })
@@ -86,6 +98,8 @@ export const generateCommand: CommandModule<GlobalArgs, Args> = {
       });
       prompts.push(...text.split('\n').map((l) => l.trim()).filter((l) => l !== ''));
     }
+    const regions = (args.region ?? []).map(parseRegion);
+    if (args.regionStrength !== undefined && !(Number.isFinite(args.regionStrength) && args.regionStrength >= 0)) throw new UserError(`--region-strength must be a number ≥ 0, got ${args.regionStrength}`);
     if (args.variations && args.image === undefined) throw new UserError('--variations needs --image (the image to make variations of)');
     if (args.image !== undefined && !args.variations) throw new UserError('--image is for --variations (to edit an image toward a prompt, use maskgen edit)');
     if (args.strength !== undefined && !args.variations) throw new UserError('--strength is for --variations');
@@ -119,6 +133,7 @@ export const generateCommand: CommandModule<GlobalArgs, Args> = {
       temperature: args.temperature,
       choiceTemperature: args.choiceTemperature,
       polish: args.polish === undefined ? undefined : { rounds: args.polish, share: args.polishShare },
+      ...(regions.length > 0 ? { regions, regionStrength: args.regionStrength ?? DEFAULT_REGION_STRENGTH } : {}),
     });
     const settings = {
       ...given,

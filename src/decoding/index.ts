@@ -6,3 +6,4 @@ export * from './parallel-decode.js';
 export * from './regions.js';
 export * from './editing.js';
 export * from './variations.js';
+export * from './paint-with-words.js';

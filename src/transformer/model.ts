@@ -39,13 +39,19 @@ export class MaskedTransformer {
     this.head = new Linear(p.scope('head'), c.width, c.codebookSize);
   }
 
-  /** tokens [B, N] int32 (maskId where masked) → logits [B·N, K]. */
-  logits(tokens: tf.Tensor2D, text: TextContext): tf.Tensor2D {
+  /**
+   * tokens [B, N] int32 (maskId where masked) → logits [B·N, K]. `crossBias` [B, N, L], when given,
+   * is added to every block's cross-attention logits (image token × text token) on top of the
+   * text's key bias: paint-with-words.
+   */
+  logits(tokens: tf.Tensor2D, text: TextContext, crossBias?: tf.Tensor3D): tf.Tensor2D {
     const b = tokens.shape[0];
     return tf.tidy(() => {
       const pos = tf.reshape(tf.add(this.rowPos, this.colPos), [this.tokens, this.config.width]);
       let h = addPositions(tf.gather(this.embed, tf.reshape(tokens, [-1])) as tf.Tensor2D, pos, b);
-      for (const block of this.blocks) h = block.apply(h, b, text.embeddings, text.keyBias);
+      const L = text.keyBias.shape[1];
+      const bias = crossBias ? tf.add(crossBias, tf.reshape(text.keyBias, [b, 1, L])) as tf.Tensor3D : text.keyBias;
+      for (const block of this.blocks) h = block.apply(h, b, text.embeddings, bias);
       return this.head.apply(this.norm.apply(h));
     });
   }
