@@ -75,6 +75,7 @@ import {
   regionBias,
   regionWeightAt,
   type WordRegion,
+  autoregressiveDecode,
 } from './decoding/index.js';
 import { REFINER_PART, loadRefiner, refinerDir } from './diffusion-refiner/io.js';
 import type { RefineOptions, Refiner } from './diffusion-refiner/refiner.js';
@@ -106,6 +107,8 @@ export interface GenerateOptions {
   negativePrompt?: string;
   /** Sampling temperature (default 1). */
   temperature?: number;
+  /** Autoregressive bundles: sample among the k most likely tokens only (default: all). */
+  topK?: number;
   /** Choice temperature at the first step, annealed to 0 (default 4.5). */
   choiceTemperature?: number;
   /** After decoding, re-mask the least probable generated tokens and sample them again with the whole grid known (default off); see `PolishOptions`. */
@@ -339,7 +342,10 @@ export class MaskgenPipeline {
     return out;
   }
 
-  /** Parallel decoding with classifier-free guidance; returns token grids [B·N]. */
+  /**
+   * Parallel decoding with classifier-free guidance; returns token grids [B·N]. An autoregressive
+   * bundle decodes token by token instead (N steps; `steps` and the choice temperature unused, `topK` used).
+   */
   async sampleTokens(
     prompts: string[],
     negative: string,
@@ -351,6 +357,16 @@ export class MaskgenPipeline {
     const b = prompts.length;
     const { tokens: n, maskId } = this.transformer;
     const k = this.transformer.config.codebookSize;
+    if (this.transformer.config.objective === 'autoregressive') {
+      if (initialTokens) throw new UserError('this bundle is autoregressive: it generates from prompts only (no editing or variations)');
+      const model = this.guidedModel(prompts, negative, o, n);
+      try {
+        const result = await autoregressiveDecode({ batch: b, n, k, bos: maskId, predict: model.predict, temperature: o.temperature ?? 1, topK: o.topK, seed, onStep: (info) => onStep?.(info.step + 1, n, info.tokens) });
+        return result.tokens;
+      } finally {
+        model.dispose();
+      }
+    }
     const steps = o.steps ?? DEFAULT_STEPS;
     const model = this.guidedModel(prompts, negative, o, steps);
     try {

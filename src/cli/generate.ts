@@ -34,6 +34,7 @@ interface Args extends GlobalArgs {
   refiner?: string;
   refineSteps: number;
   refineGuidance: number;
+  topK?: number;
   region?: string[];
   regionStrength?: number;
   image?: string;
@@ -80,6 +81,7 @@ export const generateCommand: CommandModule<GlobalArgs, Args> = {
       .option('refine', { type: 'boolean', describe: 'upsample with the latent-diffusion refiner (default: on when the bundle has one; --no-refine for the base images)' })
       .option('refiner', { type: 'string', describe: 'take the refiner from this bundle or refiner folder instead' })
       .option('refine-steps', { type: 'number', default: REFINE_DEFAULTS.steps, describe: "refiner's DDIM steps" })
+      .option('top-k', { type: 'number', describe: 'autoregressive bundles: sample among the k most likely tokens only (default: all)' })
       .option('region', {
         type: 'string',
         array: true,
@@ -133,6 +135,7 @@ export const generateCommand: CommandModule<GlobalArgs, Args> = {
       temperature: args.temperature,
       choiceTemperature: args.choiceTemperature,
       polish: args.polish === undefined ? undefined : { rounds: args.polish, share: args.polishShare },
+      ...(args.topK !== undefined ? { topK: positiveInt(args.topK, '--top-k') } : {}),
       ...(regions.length > 0 ? { regions, regionStrength: args.regionStrength ?? DEFAULT_REGION_STRENGTH } : {}),
     });
     const settings = {

@@ -7,3 +7,4 @@ export * from './regions.js';
 export * from './editing.js';
 export * from './variations.js';
 export * from './paint-with-words.js';
+export * from './autoregressive.js';

@@ -117,9 +117,10 @@ export class Block {
 
   /**
    * `context`/`contextBias` feed the cross-attention (when the block has one); `selfBias` ([B, T], 0 or
-   * a large negative number) masks padded positions out of the self-attention's keys.
+   * a large negative number) masks padded positions out of the self-attention's keys ([B, T, T]: per
+   * query, e.g. a causal mask).
    */
-  apply(x: tf.Tensor2D, batch: number, context?: tf.Tensor2D, contextBias?: tf.Tensor2D | tf.Tensor3D, selfBias?: tf.Tensor2D): tf.Tensor2D {
+  apply(x: tf.Tensor2D, batch: number, context?: tf.Tensor2D, contextBias?: tf.Tensor2D | tf.Tensor3D, selfBias?: tf.Tensor2D | tf.Tensor3D): tf.Tensor2D {
     x = tf.add(x, this.attn.apply(this.ln1.apply(x), batch, undefined, selfBias));
     if (this.cross && this.lnCross && context) {
       x = tf.add(x, this.cross.apply(this.lnCross.apply(x), batch, context, contextBias));

@@ -6,12 +6,20 @@
 import * as tf from '@tensorflow/tfjs';
 import { Block, LayerNorm, Linear, addPositions } from '../nn/layers.js';
 import { ParamStore } from '../nn/params.js';
+import { PAD_BIAS } from '../text/common.js';
 import type { TransformerConfig } from './config.js';
 
 /** What the transformer attends to: text embeddings [B·L, textDim] and their key bias [B, L]. */
 export interface TextContext {
   embeddings: tf.Tensor2D;
   keyBias: tf.Tensor2D;
+}
+
+/** The causal self-attention bias [T, T] (row-major): 0 where key ≤ query, PAD_BIAS above the diagonal. */
+export function causalBias(t: number): Float32Array {
+  const out = new Float32Array(t * t);
+  for (let q = 0; q < t; q++) out.fill(PAD_BIAS, q * t + q + 1, (q + 1) * t);
+  return out;
 }
 
 export class MaskedTransformer {
@@ -51,7 +59,8 @@ export class MaskedTransformer {
       let h = addPositions(tf.gather(this.embed, tf.reshape(tokens, [-1])) as tf.Tensor2D, pos, b);
       const L = text.keyBias.shape[1];
       const bias = crossBias ? tf.add(crossBias, tf.reshape(text.keyBias, [b, 1, L])) as tf.Tensor3D : text.keyBias;
-      for (const block of this.blocks) h = block.apply(h, b, text.embeddings, bias);
+      const causal = this.config.objective === 'autoregressive' ? tf.tile(tf.tensor3d(causalBias(this.tokens), [1, this.tokens, this.tokens]), [b, 1, 1]) as tf.Tensor3D : undefined;
+      for (const block of this.blocks) h = block.apply(h, b, text.embeddings, bias, causal);
       return this.head.apply(this.norm.apply(h));
     });
   }

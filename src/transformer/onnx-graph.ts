@@ -16,6 +16,7 @@ import type { MaskedTransformer } from './model.js';
 
 export function transformerGraph(model: MaskedTransformer, batch: number, textLength: number, o: { crossBias?: boolean } = {}): GraphSpec {
   const c = model.config;
+  if (c.objective === 'autoregressive') throw new Error('transformerGraph: autoregressive models (causal self-attention) are not compiled yet');
   const n = model.tokens;
   const vars = model.variables();
   const nn = new GraphLayers(vars);

@@ -22,6 +22,8 @@ export interface TinyPipelineOptions {
   onStep?: (step: number, metrics: { loss: number }) => void;
   /** Overrides of the `tiny` transformerTrain preset. */
   train?: Record<string, unknown>;
+  /** Overrides of the `tiny` transformer preset (e.g. objective: 'autoregressive'). */
+  transformer?: Record<string, unknown>;
 }
 
 /** Trains the tiny pipeline under `dir` (tok/, run/) and loads the bundle at `dir`/run. */
@@ -33,7 +35,7 @@ export async function trainTinyPipeline(dir: string, o: TinyPipelineOptions = {}
   const transformer = await loadConfig(z.record(z.string(), z.number()), 'tiny', 'transformer');
   const text = await loadConfig(TextEncoderSpecSchema, 'tiny', 'textEncoder');
   const train = await loadConfig(TransformerTrainSchema, 'tiny', 'transformerTrain');
-  const run = await runTransformerTraining({ data, tokenizer: tok.model, transformer, text, train: { ...train, ...o.train }, out: path.join(dir, 'run'), onStep: o.onStep });
+  const run = await runTransformerTraining({ data, tokenizer: tok.model, transformer: { ...transformer, ...o.transformer }, text, train: { ...train, ...o.train }, out: path.join(dir, 'run'), onStep: o.onStep });
   run.model.dispose();
   run.text.dispose();
   tok.model.dispose();
