@@ -90,7 +90,8 @@ import { TransformerConfigSchema } from './transformer/config.js';
 import { logitsFunction } from './transformer/inference.js';
 import { MaskedTransformer } from './transformer/model.js';
 import { TEXT_PART, TRANSFORMER_PART } from './transformer/run.js';
-import { makeVariations, tokenizerImage, type VariationsOptions, type VariationsResult } from './pipelines/variations.js';
+import { batchSettings, tokenizerImage } from './pipelines/inputs.js';
+import { makeVariations, type VariationsOptions, type VariationsResult } from './pipelines/variations.js';
 import { VQGAN_PART, loadTokenizer } from './vqgan/io.js';
 import type { VitVqgan } from './vqgan/model.js';
 
@@ -488,12 +489,7 @@ export class MaskgenPipeline {
     const { imageSize: size, channels, patchSize: patch } = this.tokenizer.config;
     const original = tokenizerImage(this, o.image, 'the image to edit');
     if (o.prompt.trim() === '') throw new UserError('the prompt is empty');
-    const n = o.n ?? 1;
-    if (!Number.isInteger(n) || n < 1) throw new UserError(`n must be a whole number ≥ 1, got ${n}`);
-    const seed = o.seed ?? 0;
-    if (!Number.isInteger(seed)) throw new UserError(`seed must be a whole number, got ${seed}`);
-    const batchSize = o.batchSize ?? 16;
-    if (!Number.isInteger(batchSize) || batchSize < 1) throw new UserError(`batch size must be a whole number ≥ 1, got ${batchSize}`);
+    const { n, seed, batchSize } = batchSettings(o);
     const feather = (o.mode === 'inpaint' || o.mode === 'outpaint') && o.feather !== undefined ? o.feather : Math.max(1, Math.round(patch / 2));
     if (!Number.isInteger(feather) || feather < 0) throw new UserError(`feather must be a whole number of pixels ≥ 0, got ${feather}`);
 

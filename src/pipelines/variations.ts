@@ -7,7 +7,7 @@
  */
 import type { RawImage } from '../data/images.js';
 import { DEFAULT_STEPS, DEFAULT_VARIATION_STRENGTH, remaskCopies, variationPositions, variationSchedule } from '../decoding/index.js';
-import { UserError } from '../errors.js';
+import { batchSettings, tokenizerImage } from './inputs.js';
 import type { GenerateOptions, MaskgenPipeline } from '../pipeline.js';
 
 export interface VariationsOptions extends Omit<GenerateOptions, 'prompts' | 'refine' | 'preview'> {
@@ -44,27 +44,11 @@ export interface VariationsResult {
   images: Variation[];
 }
 
-/** An image at the tokenizer's size and channel count as float in [0, 1], or a UserError saying what is wrong. */
-export function tokenizerImage(pipe: MaskgenPipeline, image: RawImage<Uint8Array | Float32Array>, what: string): RawImage<Float32Array> {
-  const { imageSize: size, channels } = pipe.tokenizer.config;
-  if (image.width !== size || image.height !== size || image.channels !== channels) {
-    throw new UserError(`${what} is ${image.width}×${image.height}×${image.channels}, the tokenizer takes ${size}×${size}×${channels}: resize it first (the CLI does)`);
-  }
-  if (image.data.length !== size * size * channels) throw new UserError(`${what} has ${image.data.length} values, expected ${size * size * channels}`);
-  const data = image.data instanceof Float32Array ? Float32Array.from(image.data) : Float32Array.from(image.data, (v) => v / 255);
-  return { data, width: size, height: size, channels };
-}
-
 /** `n` variations of one image; the same options and seed give the same variations. */
 export async function makeVariations(pipe: MaskgenPipeline, options: VariationsOptions): Promise<VariationsResult> {
   const o = pipe.samplingOf(options);
   const source = tokenizerImage(pipe, o.image, 'the source image');
-  const n = o.n ?? 1;
-  if (!Number.isInteger(n) || n < 1) throw new UserError(`n must be a whole number ≥ 1, got ${n}`);
-  const seed = o.seed ?? 0;
-  if (!Number.isInteger(seed)) throw new UserError(`seed must be a whole number, got ${seed}`);
-  const batchSize = o.batchSize ?? 16;
-  if (!Number.isInteger(batchSize) || batchSize < 1) throw new UserError(`batch size must be a whole number ≥ 1, got ${batchSize}`);
+  const { n, seed, batchSize } = batchSettings(o);
   const strength = o.strength ?? DEFAULT_VARIATION_STRENGTH;
   const N = pipe.transformer.tokens;
   const plan = variationSchedule(N, strength, o.steps ?? DEFAULT_STEPS);

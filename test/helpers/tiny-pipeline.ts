@@ -20,6 +20,8 @@ export interface TinyPipelineOptions {
   data?: ImageSet;
   /** Told the transformer's loss at every step. */
   onStep?: (step: number, metrics: { loss: number }) => void;
+  /** Tokenizer training steps (default 300). */
+  tokenizerSteps?: number;
   /** Overrides of the `tiny` transformerTrain preset. */
   train?: Record<string, unknown>;
   /** Overrides of the `tiny` transformer preset (e.g. objective: 'autoregressive'). */
@@ -31,7 +33,7 @@ export async function trainTinyPipeline(dir: string, o: TinyPipelineOptions = {}
   const data = o.data ?? makeShapes(512, 16, 1);
   const vqgan = await loadConfig(VqganConfigSchema, 'tiny', 'vqgan');
   const vqTrain = await loadConfig(VqganTrainSchema, 'tiny', 'vqganTrain');
-  const tok = await runTokenizerTraining({ data, model: vqgan, train: { ...vqTrain, steps: 300 }, out: path.join(dir, 'tok') });
+  const tok = await runTokenizerTraining({ data, model: vqgan, train: { ...vqTrain, steps: o.tokenizerSteps ?? 300 }, out: path.join(dir, 'tok') });
   const transformer = await loadConfig(z.record(z.string(), z.number()), 'tiny', 'transformer');
   const text = await loadConfig(TextEncoderSpecSchema, 'tiny', 'textEncoder');
   const train = await loadConfig(TransformerTrainSchema, 'tiny', 'transformerTrain');
