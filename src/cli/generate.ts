@@ -61,7 +61,9 @@ export const generateCommand: CommandModule<GlobalArgs, Args> = {
           '(strength 0.5 of 12 steps: 4). Writes variation-<i>.png, grid.png (the source first) and variations.json.\n\n' +
           'Paint-with-words: --region "word:x,y,w,h" (repeatable) adds --region-strength to the cross-attention logits between the ' +
           'image tokens in the box and the text tokens of that word of the prompt, falling with the mask ratio over the steps (eDiff-I). ' +
-          'Needs the built-in text encoder.',
+          'Needs the built-in text encoder.\n\n' +
+          'An autoregressive bundle (train-transformer --objective autoregressive) decodes token by token in raster order ' +
+          '(one model call a token, with guidance): --steps and --choice-temperature are unused, --top-k is used.',
       )
       .option('prompt', { type: 'string', array: true, describe: 'a prompt (repeat for several)' })
       .option('prompts', { type: 'string', describe: 'a text file with one prompt per line' })
