@@ -10,11 +10,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { autoregressiveDecode, topKRow } from '../src/decoding/index.js';
 import type { MaskgenPipeline } from '../src/pipeline.js';
 import { TransformerConfigSchema } from '../src/transformer/config.js';
+import { logitsFunction } from '../src/transformer/inference.js';
 import { shiftRight } from '../src/transformer/masking.js';
 import { causalBias, MaskedTransformer } from '../src/transformer/model.js';
 import { COLOURS, dominantColour } from './helpers/shapes.js';
 import { trainTinyPipeline } from './helpers/tiny-pipeline.js';
-import { scrambleWeights } from './helpers/weights.js';
+import { expectCloseRelative, scrambleWeights } from './helpers/weights.js';
 
 describe('autoregressive rules', () => {
   it('shifts grids right with the start token and masks keys after the query', () => {
@@ -46,7 +47,7 @@ describe('autoregressive rules', () => {
     await expect(autoregressiveDecode({ batch: 1, n: N, k: K, bos: K, predict, seed: 1, topK: 0 })).rejects.toThrow(/top-k/);
   });
 
-  it("an autoregressive model's logits at position i do not depend on the input after i", () => {
+  it("an autoregressive model's logits at position i do not depend on the input after i, compiled or not", () => {
     const config = TransformerConfigSchema.parse({ codebookSize: 8, grid: 2, width: 16, depth: 2, heads: 2, mlpRatio: 2, textDim: 4, objective: 'autoregressive' });
     const m = new MaskedTransformer(config, 1);
     scrambleWeights(m.variables(), 1);
@@ -56,6 +57,9 @@ describe('autoregressive rules', () => {
     const b = run([8, 1, 5, 6]);
     for (const i of [0, 1]) expect(b[i]).toEqual(a[i]);
     expect(b[3]).not.toEqual(a[3]);
+    // the compiled graph bakes in the same causal mask
+    const tokens = Int32Array.from([8, 1, 5, 6]);
+    expectCloseRelative(logitsFunction(m, text, 1, { compiled: true })(tokens), logitsFunction(m, text, 1, { compiled: false })(tokens), 1e-4, 0.5);
     tf.dispose([text.embeddings, text.keyBias]);
     m.dispose();
   });

@@ -82,10 +82,15 @@ export class GraphLayers {
    * A pre-LN block (layers.ts Block): self-attention, cross-attention to `context` [B·S, Dc] when the
    * block has one, MLP, each residual.
    */
-  block(x: string, a: { batch: number; t: number; heads: number; context?: { value: string; length: number; bias: string; perQueryBias?: boolean } }, scope: string): string {
+  block(
+    x: string,
+    a: { batch: number; t: number; heads: number; context?: { value: string; length: number; bias: string; perQueryBias?: boolean }; selfBias?: string },
+    scope: string,
+  ): string {
     const { g } = this;
     const n = this.layerNorm(x, `${scope}.ln1`);
-    x = g.add(x, this.attention(n, n, { batch: a.batch, t: a.t, s: a.t, heads: a.heads }, `${scope}.attn`));
+    // selfBias: [B, T, T] added to the self-attention's scores (a causal mask)
+    x = g.add(x, this.attention(n, n, { batch: a.batch, t: a.t, s: a.t, heads: a.heads, keyBias: a.selfBias, perQueryBias: true }, `${scope}.attn`));
     if (a.context && this.has(`${scope}.cross.q.w`)) {
       const c = a.context;
       x = g.add(x, this.attention(this.layerNorm(x, `${scope}.ln_cross`), c.value, { batch: a.batch, t: a.t, s: c.length, heads: a.heads, keyBias: c.bias, perQueryBias: c.perQueryBias }, `${scope}.cross`));

@@ -29,8 +29,7 @@ export function logitsFunction(model: MaskedTransformer, text: TextContext, batc
     throw new Error(`transformer: text context for ${text.keyBias.shape[0]} prompts × ${length} tokens, asked for a batch of ${batch}`);
   }
   const n = model.tokens;
-  // The compiled graph has no causal mask yet: autoregressive models run as tfjs ops.
-  if ((o.compiled ?? compiledByDefault()) && model.config.objective !== 'autoregressive') {
+  if (o.compiled ?? compiledByDefault()) {
     // compiled on the first call (a branch that decoding never calls costs nothing)
     let session: ModelSession | undefined;
     let biased: ModelSession | undefined;

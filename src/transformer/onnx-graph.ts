@@ -7,16 +7,16 @@
  *
  * Inputs: `tokens` int32 [B, N] (maskId where masked), `text` float32 [B·L, textDim] and
  * `text_bias` float32 [B, L]; with `crossBias`, also `cross_bias` float32 [B, N, L] added to the
- * cross-attention logits (paint-with-words); output `logits` float32 [B·N, K].
+ * cross-attention logits (paint-with-words); output `logits` float32 [B·N, K]. An autoregressive
+ * model's graph bakes in the causal self-attention mask.
  */
 import * as tf from '@tensorflow/tfjs';
 import type { GraphSpec } from '../backend/onnx/graphs.js';
 import { GraphLayers } from '../nn/onnx-layers.js';
-import type { MaskedTransformer } from './model.js';
+import { causalBias, type MaskedTransformer } from './model.js';
 
 export function transformerGraph(model: MaskedTransformer, batch: number, textLength: number, o: { crossBias?: boolean } = {}): GraphSpec {
   const c = model.config;
-  if (c.objective === 'autoregressive') throw new Error('transformerGraph: autoregressive models (causal self-attention) are not compiled yet');
   const n = model.tokens;
   const vars = model.variables();
   const nn = new GraphLayers(vars);
@@ -32,7 +32,15 @@ export function transformerGraph(model: MaskedTransformer, batch: number, textLe
   const crossBias = o.crossBias ? g.input('cross_bias', 'float32', [batch, n, textLength]) : undefined;
   const bias = crossBias ? g.add(crossBias, g.reshape(textBias, [batch, 1, textLength])) : textBias;
   const context = { value: text, length: textLength, bias, perQueryBias: crossBias !== undefined };
-  for (let i = 0; i < c.depth; i++) x = nn.block(x, { batch, t: n, heads: c.heads, context }, `blocks.${i}`);
+  // autoregressive models: the causal mask on every block's self-attention, one copy per batch item
+  let selfBias: string | undefined;
+  if (c.objective === 'autoregressive') {
+    const one = causalBias(n);
+    const all = new Float32Array(batch * n * n);
+    for (let b = 0; b < batch; b++) all.set(one, b * n * n);
+    selfBias = g.weight('causal', all, [batch, n, n]);
+  }
+  for (let i = 0; i < c.depth; i++) x = nn.block(x, { batch, t: n, heads: c.heads, context, selfBias }, `blocks.${i}`);
   g.output(nn.linear(nn.layerNorm(x, 'norm'), 'head'), 'logits', 'float32', [batch * n, c.codebookSize]);
   return g.build();
 }
