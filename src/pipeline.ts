@@ -71,6 +71,11 @@ import {
   placeInGrid,
   type PolishOptions,
   type PredictFn,
+  DEFAULT_REGION_STRENGTH,
+  regionBias,
+  regionWeightAt,
+  type WordRegion,
+  autoregressiveDecode,
 } from './decoding/index.js';
 import { REFINER_PART, loadRefiner, refinerDir } from './diffusion-refiner/io.js';
 import type { RefineOptions, Refiner } from './diffusion-refiner/refiner.js';
@@ -85,6 +90,8 @@ import { TransformerConfigSchema } from './transformer/config.js';
 import { logitsFunction } from './transformer/inference.js';
 import { MaskedTransformer } from './transformer/model.js';
 import { TEXT_PART, TRANSFORMER_PART } from './transformer/run.js';
+import { batchSettings, tokenizerImage } from './pipelines/inputs.js';
+import { makeVariations, type VariationsOptions, type VariationsResult } from './pipelines/variations.js';
 import { VQGAN_PART, loadTokenizer } from './vqgan/io.js';
 import type { VitVqgan } from './vqgan/model.js';
 
@@ -101,6 +108,8 @@ export interface GenerateOptions {
   negativePrompt?: string;
   /** Sampling temperature (default 1). */
   temperature?: number;
+  /** Autoregressive bundles: sample among the k most likely tokens only (default: all). */
+  topK?: number;
   /** Choice temperature at the first step, annealed to 0 (default 4.5). */
   choiceTemperature?: number;
   /** After decoding, re-mask the least probable generated tokens and sample them again with the whole grid known (default off); see `PolishOptions`. */
@@ -108,6 +117,14 @@ export interface GenerateOptions {
   seed?: number;
   /** Images decoded together (default 16). */
   batchSize?: number;
+  /**
+   * Paint-with-words (eDiff-I): words of the prompt placed in pixel boxes; the cross-attention
+   * logits between the image tokens in a word's box and that word's text tokens get
+   * `regionStrength` (default 4) added, falling with the mask ratio over the steps. Needs the
+   * built-in text encoder. See src/decoding/paint-with-words.ts.
+   */
+  regions?: WordRegion[];
+  regionStrength?: number;
   /**
    * Called after every decoding step (edits: every step or round). With `preview: true` it is also
    * given the batch as decoded so far (not for outpainting). A returned promise is awaited before
@@ -228,6 +245,8 @@ export interface EditResult {
   images: EditedImage[];
 }
 
+export type { Variation, VariationsOptions, VariationsResult } from './pipelines/variations.js';
+
 export class MaskgenPipeline {
   constructor(
     readonly tokenizer: VitVqgan,
@@ -324,7 +343,10 @@ export class MaskgenPipeline {
     return out;
   }
 
-  /** Parallel decoding with classifier-free guidance; returns token grids [B·N]. */
+  /**
+   * Parallel decoding with classifier-free guidance; returns token grids [B·N]. An autoregressive
+   * bundle decodes token by token instead (N steps; `steps` and the choice temperature unused, `topK` used).
+   */
   async sampleTokens(
     prompts: string[],
     negative: string,
@@ -336,6 +358,16 @@ export class MaskgenPipeline {
     const b = prompts.length;
     const { tokens: n, maskId } = this.transformer;
     const k = this.transformer.config.codebookSize;
+    if (this.transformer.config.objective === 'autoregressive') {
+      if (initialTokens) throw new UserError('this bundle is autoregressive: it generates from prompts only (no editing or variations)');
+      const model = this.guidedModel(prompts, negative, o, n);
+      try {
+        const result = await autoregressiveDecode({ batch: b, n, k, bos: maskId, predict: model.predict, temperature: o.temperature ?? 1, topK: o.topK, seed, onStep: (info) => onStep?.(info.step + 1, n, info.tokens) });
+        return result.tokens;
+      } finally {
+        model.dispose();
+      }
+    }
     const steps = o.steps ?? DEFAULT_STEPS;
     const model = this.guidedModel(prompts, negative, o, steps);
     try {
@@ -364,7 +396,12 @@ export class MaskgenPipeline {
    * `negative` (or the empty prompt) as the unconditional branch, guided over `steps` decoding
    * steps. `dispose()` frees the text encodings.
    */
-  private guidedModel(prompts: string[], negative: string, o: Pick<GenerateOptions, 'guidance' | 'guidanceSchedule'>, steps: number): { predict: PredictFn; dispose: () => void } {
+  private guidedModel(
+    prompts: string[],
+    negative: string,
+    o: Pick<GenerateOptions, 'guidance' | 'guidanceSchedule' | 'regions' | 'regionStrength'>,
+    steps: number,
+  ): { predict: PredictFn; dispose: () => void } {
     const b = prompts.length;
     const n = this.transformer.tokens;
     const k = this.transformer.config.codebookSize;
@@ -377,24 +414,45 @@ export class MaskgenPipeline {
       const logitsBoth = logitsFunction(this.transformer, both, 2 * b);
       const logitsCond = logitsFunction(this.transformer, cond, b);
       const twice = new Int32Array(2 * b * n);
+      // Paint-with-words: the conditional rows' cross-attention bias at step t (none on the unconditional ones).
+      const painted = o.regions?.length ? this.paintBias(prompts, o.regions, both.length) : undefined;
+      const strength = o.regionStrength ?? DEFAULT_REGION_STRENGTH;
+      const biasBoth = painted && new Float32Array(2 * painted.length);
+      const biasCond = painted && new Float32Array(painted.length);
+      const biasAt = (step: number, out: Float32Array | undefined) => {
+        if (!painted || !out) return undefined;
+        const w = regionWeightAt(step, steps, strength);
+        for (let i = 0; i < painted.length; i++) out[i] = w * painted[i]!;
+        return out;
+      };
       const predict = guidedPredict({
         steps,
         scale,
         schedule: o.guidanceSchedule,
-        predictBoth: (tokens) => {
+        predictBoth: (tokens, step) => {
           twice.set(tokens);
           twice.set(tokens, b * n);
-          const logits = logitsBoth(twice);
+          const logits = logitsBoth(twice, biasAt(step, biasBoth));
           const half = b * n * k;
           return { cond: logits.subarray(0, half), uncond: logits.subarray(half) };
         },
-        predictCond: logitsCond,
+        predictCond: (tokens, step) => logitsCond(tokens, biasAt(step, biasCond)),
       });
       return { predict, dispose };
     } catch (err) {
       dispose();
       throw err;
     }
+  }
+
+  /** Paint-with-words: each prompt's region bias at weight 1 (`regionBias`), one after the other: [B·N·L]. */
+  private paintBias(prompts: string[], regions: readonly WordRegion[], textLength: number): Float32Array {
+    if (this.text.kind !== 'builtin') throw new UserError('paint-with-words (--region) needs a bundle with the built-in text encoder (its words are its tokens)');
+    const { imageSize: size, patchSize: patch } = this.tokenizer.config;
+    const per = this.transformer.tokens * textLength;
+    const out = new Float32Array(prompts.length * per);
+    prompts.forEach((prompt, i) => out.set(regionBias({ prompt, regions, image: { width: size, height: size, patch }, textLength }), i * per));
+    return out;
   }
 
   /** Partly decoded grids [B·N] → a StepPreview: decoded with [MASK] as code 0, masked patches then painted grey. */
@@ -429,24 +487,12 @@ export class MaskgenPipeline {
    */
   async edit(o: EditOptions): Promise<EditResult> {
     const { imageSize: size, channels, patchSize: patch } = this.tokenizer.config;
-    const image = o.image;
-    if (image.width !== size || image.height !== size || image.channels !== channels) {
-      throw new UserError(
-        `the image to edit is ${image.width}×${image.height}×${image.channels}, the tokenizer takes ${size}×${size}×${channels}: resize it first (maskgen edit does)`,
-      );
-    }
-    if (image.data.length !== size * size * channels) throw new UserError(`the image to edit has ${image.data.length} values, expected ${size * size * channels}`);
+    const original = tokenizerImage(this, o.image, 'the image to edit');
     if (o.prompt.trim() === '') throw new UserError('the prompt is empty');
-    const n = o.n ?? 1;
-    if (!Number.isInteger(n) || n < 1) throw new UserError(`n must be a whole number ≥ 1, got ${n}`);
-    const seed = o.seed ?? 0;
-    if (!Number.isInteger(seed)) throw new UserError(`seed must be a whole number, got ${seed}`);
-    const batchSize = o.batchSize ?? 16;
-    if (!Number.isInteger(batchSize) || batchSize < 1) throw new UserError(`batch size must be a whole number ≥ 1, got ${batchSize}`);
+    const { n, seed, batchSize } = batchSettings(o);
     const feather = (o.mode === 'inpaint' || o.mode === 'outpaint') && o.feather !== undefined ? o.feather : Math.max(1, Math.round(patch / 2));
     if (!Number.isInteger(feather) || feather < 0) throw new UserError(`feather must be a whole number of pixels ≥ 0, got ${feather}`);
 
-    const original = toFloat(image);
     const g = this.tokenizer.grid;
     const N = g * g;
     const sourceTokens = this.encodeImage(original);
@@ -550,6 +596,15 @@ export class MaskgenPipeline {
       }
     }
     return { mode: o.mode, prompt: o.prompt, sourceTokens, sourceGrid, grid, width, height, pixelMask, layout, images };
+  }
+
+  /**
+   * Variations of one image (image prompts): each re-masks its own seeded random `strength` share
+   * of the image's tokens and fills them again toward `prompt` (the image's caption, another
+   * prompt, or '' for none); see src/pipelines/variations.ts.
+   */
+  variations(o: VariationsOptions): Promise<VariationsResult> {
+    return makeVariations(this, o);
   }
 
   /** An image (HWC in [0, 1], the tokenizer's size) → its token grid [g·g]. */
@@ -682,12 +737,6 @@ function repeat(tokens: Int32Array, copies: number): Int32Array {
   const out = new Int32Array(tokens.length * copies);
   for (let b = 0; b < copies; b++) out.set(tokens, b * tokens.length);
   return out;
-}
-
-/** An image as float32 in [0, 1] (uint8 is divided by 255; float is copied). */
-function toFloat(image: RawImage<Uint8Array | Float32Array>): RawImage<Float32Array> {
-  const data = image.data instanceof Float32Array ? Float32Array.from(image.data) : Float32Array.from(image.data, (v) => v / 255);
-  return { data, width: image.width, height: image.height, channels: image.channels };
 }
 
 /** The original image on outpainting's larger canvas, at its pixel offset (0 elsewhere). */

@@ -7,17 +7,11 @@ import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
-import { z } from 'zod';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writePng } from '../src/data/images.js';
-import { loadConfig } from '../src/io/config.js';
-import { TextEncoderSpecSchema } from '../src/text/encoder.js';
-import { TransformerTrainSchema } from '../src/transformer/config.js';
-import { runTransformerTraining } from '../src/transformer/run.js';
-import { VqganConfigSchema, VqganTrainSchema } from '../src/vqgan/config.js';
-import { runTokenizerTraining } from '../src/vqgan/run.js';
 import { type CliRun, errorLine, lastJson as lastJsonOf, runMaskgen } from './helpers/cli.js';
 import { makeShapes } from './helpers/shapes.js';
+import { trainTinyPipeline } from './helpers/tiny-pipeline.js';
 
 const backend = process.env.MASKGEN_TEST_BACKEND ?? 'wasm';
 let tmp: string;
@@ -42,17 +36,8 @@ const runs: Record<string, Promise<Run>> = {};
 beforeAll(async () => {
   tmp = await mkdtemp(path.join(tmpdir(), 'maskgen-cli-edit-'));
   const data = makeShapes(64, 16, 1);
-  const vqgan = await loadConfig(VqganConfigSchema, 'tiny', 'vqgan');
-  const vqTrain = await loadConfig(VqganTrainSchema, 'tiny', 'vqganTrain');
-  const tok = await runTokenizerTraining({ data, model: vqgan, train: { ...vqTrain, steps: 20 }, out: path.join(tmp, 'tok') });
-  const transformer = await loadConfig(z.record(z.string(), z.number()), 'tiny', 'transformer');
-  const text = await loadConfig(TextEncoderSpecSchema, 'tiny', 'textEncoder');
-  const train = await loadConfig(TransformerTrainSchema, 'tiny', 'transformerTrain');
-  bundle = path.join(tmp, 'bundle');
-  const run = await runTransformerTraining({ data, tokenizer: tok.model, transformer, text, train: { ...train, steps: 10 }, out: bundle });
-  run.model.dispose();
-  run.text.dispose();
-  tok.model.dispose();
+  bundle = path.join(tmp, 'run');
+  (await trainTinyPipeline(tmp, { data, tokenizerSteps: 20, train: { steps: 10 } })).dispose();
 
   // A 32×24 image (the model takes 16×16: resized) with a red square, and a mask of its top-right corner.
   const W = 32;

@@ -7,18 +7,12 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { z } from 'zod';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RawImage } from '../src/data/images.js';
 import { boxToTokens, featherMask, outpaintLayout, outpaintPositions } from '../src/decoding/index.js';
-import { loadConfig } from '../src/io/config.js';
 import { MaskgenPipeline, outpaintWindows } from '../src/pipeline.js';
-import { TextEncoderSpecSchema } from '../src/text/encoder.js';
-import { TransformerTrainSchema } from '../src/transformer/config.js';
-import { runTransformerTraining } from '../src/transformer/run.js';
-import { VqganConfigSchema, VqganTrainSchema } from '../src/vqgan/config.js';
-import { runTokenizerTraining } from '../src/vqgan/run.js';
 import { COLOURS, dominantColour, makeShapes } from './helpers/shapes.js';
+import { trainTinyPipeline } from './helpers/tiny-pipeline.js';
 
 let tmp: string;
 let pipe: MaskgenPipeline;
@@ -34,17 +28,7 @@ const imageAt = (set: typeof data, i: number): RawImage => {
 
 beforeAll(async () => {
   tmp = await mkdtemp(path.join(tmpdir(), 'maskgen-edit-'));
-  const vqgan = await loadConfig(VqganConfigSchema, 'tiny', 'vqgan');
-  const vqTrain = await loadConfig(VqganTrainSchema, 'tiny', 'vqganTrain');
-  const tok = await runTokenizerTraining({ data, model: vqgan, train: { ...vqTrain, steps: 300 }, out: path.join(tmp, 'tok') });
-  const transformer = await loadConfig(z.record(z.string(), z.number()), 'tiny', 'transformer');
-  const text = await loadConfig(TextEncoderSpecSchema, 'tiny', 'textEncoder');
-  const train = await loadConfig(TransformerTrainSchema, 'tiny', 'transformerTrain');
-  const run = await runTransformerTraining({ data, tokenizer: tok.model, transformer, text, train, out: path.join(tmp, 'run') });
-  run.model.dispose();
-  run.text.dispose();
-  tok.model.dispose();
-  pipe = await MaskgenPipeline.load(path.join(tmp, 'run'));
+  pipe = await trainTinyPipeline(tmp, { data });
 }, 900_000); // ~25 s of CPU; long only so that a machine busy with training runs does not fail it
 
 afterAll(async () => {

@@ -11,12 +11,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/io/config.js';
 import { MaskgenPipeline } from '../src/pipeline.js';
 import { TextEncoderSpecSchema } from '../src/text/encoder.js';
-import { TransformerTrainSchema } from '../src/transformer/config.js';
-import { runTransformerTraining } from '../src/transformer/run.js';
-import { VqganConfigSchema, VqganTrainSchema } from '../src/vqgan/config.js';
-import { runTokenizerTraining } from '../src/vqgan/run.js';
-import { COLOURS, dominantColour, makeShapes } from './helpers/shapes.js';
-import { z } from 'zod';
+import { COLOURS, dominantColour } from './helpers/shapes.js';
+import { trainTinyPipeline } from './helpers/tiny-pipeline.js';
 import { RefinerConfigSchema } from '../src/diffusion-refiner/config.js';
 import { Refiner } from '../src/diffusion-refiner/refiner.js';
 import { createTextEncoder } from '../src/text/encoder.js';
@@ -28,26 +24,7 @@ const names = Object.keys(COLOURS);
 
 beforeAll(async () => {
   tmp = await mkdtemp(path.join(tmpdir(), 'maskgen-pipe-'));
-  const data = makeShapes(512, 16, 1);
-  const vqgan = await loadConfig(VqganConfigSchema, 'tiny', 'vqgan');
-  const vqTrain = await loadConfig(VqganTrainSchema, 'tiny', 'vqganTrain');
-  const tok = await runTokenizerTraining({ data, model: vqgan, train: { ...vqTrain, steps: 300 }, out: path.join(tmp, 'tok') });
-  const transformer = await loadConfig(z.record(z.string(), z.number()), 'tiny', 'transformer');
-  const text = await loadConfig(TextEncoderSpecSchema, 'tiny', 'textEncoder');
-  const train = await loadConfig(TransformerTrainSchema, 'tiny', 'transformerTrain');
-  const run = await runTransformerTraining({
-    data,
-    tokenizer: tok.model,
-    transformer,
-    text,
-    train,
-    out: path.join(tmp, 'run'),
-    onStep: (_s, m) => losses.push(m.loss),
-  });
-  run.model.dispose();
-  run.text.dispose();
-  tok.model.dispose();
-  pipe = await MaskgenPipeline.load(path.join(tmp, 'run'));
+  pipe = await trainTinyPipeline(tmp, { onStep: (_s, m) => losses.push(m.loss) });
 });
 
 afterAll(async () => {
@@ -102,6 +79,21 @@ describe('tiny pipeline on coloured squares', () => {
     const before = tf.memory().numTensors;
     await pipe.generate({ prompts: ['a blue square', 'a green square'], n: 2, seed: 2 });
     expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('paint-with-words: regions at strength 0 change nothing, stronger ones change the images, and a word not in the prompt is refused', async () => {
+    const base = { prompts: ['a red square', 'a blue square'], n: 2, seed: 7 };
+    const plain = await pipe.generate(base);
+    const regions = [{ word: 'square', box: { x: 0, y: 0, w: 8, h: 16 } }];
+    const zero = await pipe.generate({ ...base, regions, regionStrength: 0 });
+    expect(zero.map((im) => Array.from(im.tokens))).toEqual(plain.map((im) => Array.from(im.tokens)));
+    const before = tf.memory().numTensors;
+    const painted = await pipe.generate({ ...base, regions, regionStrength: 8 });
+    expect(tf.memory().numTensors).toBe(before);
+    expect(painted.map((im) => Array.from(im.tokens))).not.toEqual(plain.map((im) => Array.from(im.tokens)));
+    const again = await pipe.generate({ ...base, regions, regionStrength: 8 });
+    expect(again.map((im) => Array.from(im.tokens))).toEqual(painted.map((im) => Array.from(im.tokens)));
+    await expect(pipe.generate({ ...base, regions: [{ word: 'circle', box: { x: 0, y: 0, w: 4, h: 4 } }] })).rejects.toThrow(/'circle' is not a word of the prompt/);
   });
 
   it('refuses an empty prompt', async () => {

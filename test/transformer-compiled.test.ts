@@ -44,6 +44,24 @@ describe('compiled transformer (one ONNX Runtime session)', () => {
     m.dispose();
   });
 
+  it('takes a cross-attention bias (paint-with-words) as the tfjs model does, and the bias matters', () => {
+    const m = model(4);
+    const ctx = text();
+    const bias = Float32Array.from({ length: batch * 16 * length }, (_, i) => ((i * 37) % 11 === 0 ? 3 : (i % 7) * 0.2));
+    const reference = logitsFunction(m, ctx, batch, { compiled: false })(tokens, bias);
+    const compiled = logitsFunction(m, ctx, batch, { compiled: true })(tokens, bias);
+    expectClose(compiled, reference);
+    const plain = logitsFunction(m, ctx, batch, { compiled: true })(tokens);
+    let moved = 0;
+    for (let i = 0; i < plain.length; i++) moved = Math.max(moved, Math.abs(plain[i]! - compiled[i]!));
+    expect(moved).toBeGreaterThan(0.05);
+    // a zero bias is no bias; the bias has its own session, the plain one is kept
+    expectClose(logitsFunction(m, ctx, batch, { compiled: true })(tokens, new Float32Array(bias.length)), plain);
+    expect(compiledSession(m, batch, length, true)).not.toBe(compiledSession(m, batch, length));
+    expect(() => logitsFunction(m, ctx, batch, { compiled: true })(tokens, bias.subarray(1))).toThrow(/cross-attention bias of 240 values/);
+    m.dispose();
+  });
+
   it('compiles again when the weights change, and keeps its session while they do not', () => {
     const m = model(2);
     const ctx = text();

@@ -21,6 +21,7 @@ interface Args extends GlobalArgs {
   batchSize?: number;
   limit?: number;
   textEncoder?: string;
+  objective?: 'masked' | 'autoregressive';
 }
 
 export const trainTransformerCommand: CommandModule<GlobalArgs, Args> = {
@@ -34,13 +35,19 @@ export const trainTransformerCommand: CommandModule<GlobalArgs, Args> = {
     })
       .usage('$0 train-transformer --config C --data DIR --tokenizer RUN --out RUN [--resume [latest-good]]')
       .option('tokenizer', { type: 'string', demandOption: true, describe: 'a trained tokenizer: a run folder, bundle or vqgan/ part' })
+      .option('objective', {
+        choices: ['masked', 'autoregressive'] as const,
+        describe:
+          "masked (default; Muse: fill in masked tokens, parallel decoding) or autoregressive (Parti-style baseline: causal self-attention, next token in raster order, decoded token by token; the same text conditioning and caption dropout). Overrides the preset's transformer.objective",
+      })
       .option('text-encoder', {
         type: 'string',
         describe: 'use a pretrained, frozen text encoder instead of the preset\'s: a local transformers.js model folder (config.json, tokenizer.json, onnx/) or a hub id already in the local cache',
       }) as unknown as Argv<Args>,
   handler: handle(async (args: Args) => {
     const resume = resumeChoice(args.resume);
-    const transformer = await loadConfig(z.record(z.string(), z.number()), args.config, 'transformer');
+    const preset = await loadConfig(z.record(z.string(), z.union([z.number(), z.string()])), args.config, 'transformer');
+    const transformer = args.objective ? { ...preset, objective: args.objective } : preset;
     let text = await loadConfig(TextEncoderSpecSchema, args.config, 'textEncoder');
     if (args.textEncoder) text = { kind: 'pretrained', model: args.textEncoder, maxLength: text.maxLength, localOnly: true };
     const train = await loadConfig(TransformerTrainSchema, args.config, 'transformerTrain');

@@ -4,7 +4,7 @@
  * becomes `labels`. Images are decoded concurrently into one uint8 array.
  */
 import { readFile, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { UserError } from '../errors.js';
 import { ImageReadError, readImage, type Background, type Channels, type Fit } from './images.js';
 import { pool } from './pool.js';
@@ -222,4 +222,19 @@ export function selectImages(set: ImageSet, indices: readonly number[]): ImageSe
     extras: set.extras && indices.map((i) => set.extras![i]!),
     skipped: 0,
   };
+}
+
+/**
+ * The caption of an image file from the `metadata.jsonl` of its folder (matched by file name), or
+ * undefined when the folder has no metadata.jsonl or it does not list the file.
+ */
+export async function captionFor(file: string): Promise<string | undefined> {
+  const dir = dirname(file);
+  try {
+    await stat(join(dir, METADATA_FILE));
+  } catch {
+    return undefined;
+  }
+  const name = relative(dir, file);
+  return (await readMetadata(dir)).find((e) => e.file_name === name)?.text;
 }

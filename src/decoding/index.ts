@@ -5,3 +5,6 @@ export * from './sampling.js';
 export * from './parallel-decode.js';
 export * from './regions.js';
 export * from './editing.js';
+export * from './variations.js';
+export * from './paint-with-words.js';
+export * from './autoregressive.js';

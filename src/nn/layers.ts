@@ -75,7 +75,8 @@ export class Attention {
     this.proj = new Linear(p.scope('proj'), dim, dim, { std: projStd });
   }
 
-  apply(x: tf.Tensor2D, batch: number, context?: tf.Tensor2D, keyBias?: tf.Tensor2D): tf.Tensor2D {
+  /** `keyBias` [B, S] is added to every query's scores; [B, T, S] (e.g. paint-with-words) per query. */
+  apply(x: tf.Tensor2D, batch: number, context?: tf.Tensor2D, keyBias?: tf.Tensor2D | tf.Tensor3D): tf.Tensor2D {
     const h = this.heads;
     const dh = this.dim / h;
     const t = x.shape[0] / batch;
@@ -87,7 +88,7 @@ export class Attention {
     const kv = tf.transpose(tf.reshape(this.kv.apply(ctx), [batch, s, 2, h, dh]), [2, 0, 3, 1, 4]);
     const [k, v] = tf.unstack(kv, 0) as [tf.Tensor4D, tf.Tensor4D];
     let scores = tf.matMul(q, k, false, true); // [B, H, T, S]
-    if (keyBias) scores = tf.add(scores, tf.reshape(keyBias, [batch, 1, 1, s]));
+    if (keyBias) scores = tf.add(scores, tf.reshape(keyBias, keyBias.rank === 3 ? [batch, 1, t, s] : [batch, 1, 1, s]));
     const out = tf.matMul(tf.softmax(scores), v); // [B, H, T, dh]
     return this.proj.apply(tf.reshape(tf.transpose(out, [0, 2, 1, 3]), [batch * t, this.dim]));
   }
@@ -116,9 +117,10 @@ export class Block {
 
   /**
    * `context`/`contextBias` feed the cross-attention (when the block has one); `selfBias` ([B, T], 0 or
-   * a large negative number) masks padded positions out of the self-attention's keys.
+   * a large negative number) masks padded positions out of the self-attention's keys ([B, T, T]: per
+   * query, e.g. a causal mask).
    */
-  apply(x: tf.Tensor2D, batch: number, context?: tf.Tensor2D, contextBias?: tf.Tensor2D, selfBias?: tf.Tensor2D): tf.Tensor2D {
+  apply(x: tf.Tensor2D, batch: number, context?: tf.Tensor2D, contextBias?: tf.Tensor2D | tf.Tensor3D, selfBias?: tf.Tensor2D | tf.Tensor3D): tf.Tensor2D {
     x = tf.add(x, this.attn.apply(this.ln1.apply(x), batch, undefined, selfBias));
     if (this.cross && this.lnCross && context) {
       x = tf.add(x, this.cross.apply(this.lnCross.apply(x), batch, context, contextBias));

@@ -89,9 +89,10 @@ export class GraphLayers {
 
   /**
    * Multi-head attention (layers.ts Attention) of `x` [B·T, D] over `context` [B·S, Dc]
-   * (`x` itself for self-attention), `keyBias` [B, S] added to the scores when given.
+   * (`x` itself for self-attention), `keyBias` [B, S] added to the scores when given ([B, T, S],
+   * per query, with `perQueryBias`).
    */
-  attention(x: string, context: string, a: { batch: number; t: number; s: number; heads: number; keyBias?: string }, scope: string): string {
+  attention(x: string, context: string, a: { batch: number; t: number; s: number; heads: number; keyBias?: string; perQueryBias?: boolean }, scope: string): string {
     const { t } = this;
     const d = this.shape(`${scope}.q.w`)[1]!;
     const h = a.heads;
@@ -107,7 +108,7 @@ export class GraphLayers {
     const v = t.gemm(context, vw!, vb!);
     const heads = (y: string, len: number, perm: number[]) => t.transpose(t.reshape(y, [a.batch, len, h, dh]), perm);
     let scores = t.matMul(heads(q, a.t, [0, 2, 1, 3]), heads(k, a.s, [0, 2, 3, 1])); // [B, H, T, S]
-    if (a.keyBias) scores = t.add(scores, t.reshape(a.keyBias, [a.batch, 1, 1, a.s]));
+    if (a.keyBias) scores = t.add(scores, t.reshape(a.keyBias, [a.batch, 1, a.perQueryBias ? a.t : 1, a.s]));
     const out = t.matMul(t.softmax(scores), heads(v, a.s, [0, 2, 1, 3])); // [B, H, T, dh]
     return this.linear(t.reshape(t.transpose(out, [0, 2, 1, 3]), [a.batch * a.t, d]), `${scope}.proj`);
   }
@@ -116,13 +117,18 @@ export class GraphLayers {
    * A pre-LN block (layers.ts Block): self-attention, cross-attention to `context` [B·S, Dc] when the
    * block has one, MLP, each residual.
    */
-  block(x: string, a: { batch: number; t: number; heads: number; context?: { value: string; length: number; bias: string } }, scope: string): string {
+  block(
+    x: string,
+    a: { batch: number; t: number; heads: number; context?: { value: string; length: number; bias: string; perQueryBias?: boolean }; selfBias?: string },
+    scope: string,
+  ): string {
     const { t } = this;
     const n = this.layerNorm(x, `${scope}.ln1`);
-    x = t.add(x, this.attention(n, n, { batch: a.batch, t: a.t, s: a.t, heads: a.heads }, `${scope}.attn`));
+    // selfBias: [B, T, T] added to the self-attention's scores (a causal mask)
+    x = t.add(x, this.attention(n, n, { batch: a.batch, t: a.t, s: a.t, heads: a.heads, keyBias: a.selfBias, perQueryBias: true }, `${scope}.attn`));
     if (a.context && this.has(`${scope}.cross.q.w`)) {
       const c = a.context;
-      x = t.add(x, this.attention(this.layerNorm(x, `${scope}.ln_cross`), c.value, { batch: a.batch, t: a.t, s: c.length, heads: a.heads, keyBias: c.bias }, `${scope}.cross`));
+      x = t.add(x, this.attention(this.layerNorm(x, `${scope}.ln_cross`), c.value, { batch: a.batch, t: a.t, s: c.length, heads: a.heads, keyBias: c.bias, perQueryBias: c.perQueryBias }, `${scope}.cross`));
     }
     return t.add(x, this.mlp(this.layerNorm(x, `${scope}.ln2`), `${scope}.mlp`));
   }

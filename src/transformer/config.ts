@@ -15,6 +15,12 @@ export const TransformerConfigSchema = z
     mlpRatio: int().default(4),
     /** Width of the text embeddings it cross-attends to. (Taken from the text encoder.) */
     textDim: int().default(256),
+    /**
+     * 'masked' (absent: the default) fills in [MASK]ed tokens, bidirectionally (Muse); 'autoregressive'
+     * predicts each token from those before it in raster order, under a causal self-attention mask,
+     * the [MASK] id doubling as the start token (Parti-style baseline, decoded token by token).
+     */
+    objective: z.enum(['masked', 'autoregressive']).optional(),
   })
   .refine((c) => c.width % c.heads === 0, { message: 'width must be a multiple of heads', path: ['heads'] });
 

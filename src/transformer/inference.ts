@@ -14,8 +14,8 @@ import { cachedModelSession, compiledByDefault, type ModelSession } from '../bac
 import type { MaskedTransformer, TextContext } from './model.js';
 import { transformerGraph } from './onnx-graph.js';
 
-/** Tokens [B·N] (maskId where masked) → logits [B·N·K]. */
-export type LogitsFn = (tokens: Int32Array) => Float32Array;
+/** Tokens [B·N] (maskId where masked), optionally a cross-attention bias [B·N·L] (paint-with-words) → logits [B·N·K]. */
+export type LogitsFn = (tokens: Int32Array, crossBias?: Float32Array) => Float32Array;
 
 export interface LogitsOptions {
   /** Run the compiled ONNX Runtime session (default: when the backend is onnx). */
@@ -32,15 +32,28 @@ export function logitsFunction(model: MaskedTransformer, text: TextContext, batc
   if (o.compiled ?? compiledByDefault()) {
     // compiled on the first call (a branch that decoding never calls costs nothing)
     let session: ModelSession | undefined;
+    let biased: ModelSession | undefined;
     let feeds: { text: Float32Array; text_bias: Float32Array } | undefined;
-    return (tokens) => {
-      session ??= compiledSession(model, batch, length);
+    return (tokens, crossBias) => {
       feeds ??= { text: text.embeddings.dataSync() as Float32Array, text_bias: text.keyBias.dataSync() as Float32Array };
+      if (crossBias) {
+        biased ??= compiledSession(model, batch, length, true);
+        return biased.run({ ...feeds, tokens: checkTokens(tokens, batch * n), cross_bias: checkBias(crossBias, batch * n * length) }).logits as Float32Array;
+      }
+      session ??= compiledSession(model, batch, length);
       return session.run({ ...feeds, tokens: checkTokens(tokens, batch * n) }).logits as Float32Array;
     };
   }
-  return (tokens) =>
-    tf.tidy(() => model.logits(tf.tensor2d(checkTokens(tokens, batch * n), [batch, n], 'int32'), text).dataSync() as Float32Array);
+  return (tokens, crossBias) =>
+    tf.tidy(() => {
+      const bias = crossBias ? tf.tensor3d(checkBias(crossBias, batch * n * length), [batch, n, length]) : undefined;
+      return model.logits(tf.tensor2d(checkTokens(tokens, batch * n), [batch, n], 'int32'), text, bias).dataSync() as Float32Array;
+    });
+}
+
+function checkBias(bias: Float32Array, size: number): Float32Array {
+  if (bias.length !== size) throw new Error(`transformer: expected a cross-attention bias of ${size} values, got ${bias.length}`);
+  return bias;
 }
 
 function checkTokens(tokens: Int32Array, size: number): Int32Array {
@@ -48,7 +61,7 @@ function checkTokens(tokens: Int32Array, size: number): Int32Array {
   return tokens;
 }
 
-/** The session for `model` at this batch size and text length (compiled again once its weights change). */
-export function compiledSession(model: MaskedTransformer, batch: number, textLength: number): ModelSession {
-  return cachedModelSession(model, model.variables(), `${batch}x${textLength}`, () => transformerGraph(model, batch, textLength));
+/** The session for `model` at this batch size and text length, with a `cross_bias` input or not (compiled again once its weights change). */
+export function compiledSession(model: MaskedTransformer, batch: number, textLength: number, crossBias = false): ModelSession {
+  return cachedModelSession(model, model.variables(), `${batch}x${textLength}${crossBias ? 'xbias' : ''}`, () => transformerGraph(model, batch, textLength, { crossBias }));
 }

@@ -43,3 +43,16 @@ export function maskedCrossEntropy(logits: tf.Tensor2D, targets: tf.Tensor1D, we
     return tf.div(tf.sum(tf.mul(perToken, weights)), tf.maximum(tf.sum(weights), 1)) as tf.Scalar;
   });
 }
+
+/**
+ * The autoregressive objective's input: each grid shifted right by one in raster order, `bos` (the
+ * [MASK] id) first, so that position i sees tokens 0 … i − 1 under the causal mask and predicts token i.
+ */
+export function shiftRight(tokens: Int32Array, batch: number, n: number, bos: number): Int32Array {
+  const out = new Int32Array(batch * n);
+  for (let b = 0; b < batch; b++) {
+    out[b * n] = bos;
+    out.set(tokens.subarray(b * n, (b + 1) * n - 1), b * n + 1);
+  }
+  return out;
+}

@@ -6,12 +6,20 @@
 import * as tf from '@tensorflow/tfjs';
 import { Block, LayerNorm, Linear, addPositions } from '../nn/layers.js';
 import { ParamStore } from '../nn/params.js';
+import { PAD_BIAS } from '../text/common.js';
 import type { TransformerConfig } from './config.js';
 
 /** What the transformer attends to: text embeddings [B·L, textDim] and their key bias [B, L]. */
 export interface TextContext {
   embeddings: tf.Tensor2D;
   keyBias: tf.Tensor2D;
+}
+
+/** The causal self-attention bias [T, T] (row-major): 0 where key ≤ query, PAD_BIAS above the diagonal. */
+export function causalBias(t: number): Float32Array {
+  const out = new Float32Array(t * t);
+  for (let q = 0; q < t; q++) out.fill(PAD_BIAS, q * t + q + 1, (q + 1) * t);
+  return out;
 }
 
 export class MaskedTransformer {
@@ -39,13 +47,20 @@ export class MaskedTransformer {
     this.head = new Linear(p.scope('head'), c.width, c.codebookSize);
   }
 
-  /** tokens [B, N] int32 (maskId where masked) → logits [B·N, K]. */
-  logits(tokens: tf.Tensor2D, text: TextContext): tf.Tensor2D {
+  /**
+   * tokens [B, N] int32 (maskId where masked) → logits [B·N, K]. `crossBias` [B, N, L], when given,
+   * is added to every block's cross-attention logits (image token × text token) on top of the
+   * text's key bias: paint-with-words.
+   */
+  logits(tokens: tf.Tensor2D, text: TextContext, crossBias?: tf.Tensor3D): tf.Tensor2D {
     const b = tokens.shape[0];
     return tf.tidy(() => {
       const pos = tf.reshape(tf.add(this.rowPos, this.colPos), [this.tokens, this.config.width]);
       let h = addPositions(tf.gather(this.embed, tf.reshape(tokens, [-1])) as tf.Tensor2D, pos, b);
-      for (const block of this.blocks) h = block.apply(h, b, text.embeddings, text.keyBias);
+      const L = text.keyBias.shape[1];
+      const bias = crossBias ? tf.add(crossBias, tf.reshape(text.keyBias, [b, 1, L])) as tf.Tensor3D : text.keyBias;
+      const causal = this.config.objective === 'autoregressive' ? tf.tile(tf.tensor3d(causalBias(this.tokens), [1, this.tokens, this.tokens]), [b, 1, 1]) as tf.Tensor3D : undefined;
+      for (const block of this.blocks) h = block.apply(h, b, text.embeddings, bias, causal);
       return this.head.apply(this.norm.apply(h));
     });
   }

@@ -6,14 +6,16 @@
  * the two to the same logits.
  *
  * Inputs: `tokens` int32 [B, N] (maskId where masked), `text` float32 [B·L, textDim] and
- * `text_bias` float32 [B, L]; output `logits` float32 [B·N, K].
+ * `text_bias` float32 [B, L]; with `crossBias`, also `cross_bias` float32 [B, N, L] added to the
+ * cross-attention logits (paint-with-words); output `logits` float32 [B·N, K]. An autoregressive
+ * model's graph bakes in the causal self-attention mask.
  */
 import * as tf from '@tensorflow/tfjs';
 import type { GraphSpec } from '../backend/onnx/graphs.js';
 import { GraphLayers } from '../nn/onnx-layers.js';
-import type { MaskedTransformer } from './model.js';
+import { causalBias, type MaskedTransformer } from './model.js';
 
-export function transformerGraph(model: MaskedTransformer, batch: number, textLength: number): GraphSpec {
+export function transformerGraph(model: MaskedTransformer, batch: number, textLength: number, o: { crossBias?: boolean } = {}): GraphSpec {
   const c = model.config;
   const n = model.tokens;
   const vars = model.variables();
@@ -27,8 +29,18 @@ export function transformerGraph(model: MaskedTransformer, batch: number, textLe
   // token embeddings + (row + column) positions
   const pos = tf.tidy(() => tf.reshape(tf.add(vars['pos.row']!, vars['pos.col']!), [n, c.width]).dataSync() as Float32Array);
   let x = g.reshape(g.add(g.node('Gather', [nn.weight('embed'), tokens]), g.weight('pos', pos, [n, c.width])), [batch * n, c.width]);
-  const context = { value: text, length: textLength, bias: textBias };
-  for (let i = 0; i < c.depth; i++) x = nn.block(x, { batch, t: n, heads: c.heads, context }, `blocks.${i}`);
+  const crossBias = o.crossBias ? g.input('cross_bias', 'float32', [batch, n, textLength]) : undefined;
+  const bias = crossBias ? g.add(crossBias, g.reshape(textBias, [batch, 1, textLength])) : textBias;
+  const context = { value: text, length: textLength, bias, perQueryBias: crossBias !== undefined };
+  // autoregressive models: the causal mask on every block's self-attention, one copy per batch item
+  let selfBias: string | undefined;
+  if (c.objective === 'autoregressive') {
+    const one = causalBias(n);
+    const all = new Float32Array(batch * n * n);
+    for (let b = 0; b < batch; b++) all.set(one, b * n * n);
+    selfBias = g.weight('causal', all, [batch, n, n]);
+  }
+  for (let i = 0; i < c.depth; i++) x = nn.block(x, { batch, t: n, heads: c.heads, context, selfBias }, `blocks.${i}`);
   g.output(nn.linear(nn.layerNorm(x, 'norm'), 'head'), 'logits', 'float32', [batch * n, c.codebookSize]);
   return g.build();
 }

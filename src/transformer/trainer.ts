@@ -11,7 +11,7 @@ import type { TextEncoder, TextEncoding } from '../text/encoder.js';
 import { Optimized, scheduleOf, type Grads } from '../training/optimized.js';
 import { compiledGrads, type CompiledGrads } from './compiled-training.js';
 import type { TransformerTrainConfig } from './config.js';
-import { maskBatch, maskedCrossEntropy } from './masking.js';
+import { maskBatch, maskedCrossEntropy, shiftRight } from './masking.js';
 import type { MaskedTransformer } from './model.js';
 
 export interface TransformerStepMetrics {
@@ -50,17 +50,23 @@ export class TransformerTrainer extends Optimized {
     // AdamW decays rank ≥ 2 tensors (the embedding's [MASK] row included).
     super(trainableVariables(model, text), scheduleOf(train, 0.96));
     this.rng = this.rngs.masking = new Rng(train.seed + 11);
-    this.compiled = o.compiled ?? compiledByDefault();
+    // The compiled training graph has no causal mask: the autoregressive objective trains with tfjs autograd.
+    this.compiled = model.config.objective === 'autoregressive' ? false : (o.compiled ?? compiledByDefault());
   }
 
   /**
    * One batch: `tokens` [B·N] (the tokenizer's ids) and B captions. Masks a cosine-scheduled share of
-   * each grid and drops captions to the null prompt at `condDropout`.
+   * each grid (autoregressive models: shifts it right) and drops captions to the null prompt at `condDropout`.
    */
   computeGrads(tokens: Int32Array, captions: string[]): TransformerGrads {
     const b = captions.length;
     const n = this.model.tokens;
-    const { input, masked } = maskBatch(tokens, b, n, this.model.maskId, this.rng);
+    // masked: a cosine share of each grid masked, predicted where masked; autoregressive: every token
+    // predicted from those before it (the input shifted right, [MASK] as the start token).
+    const { input, masked } =
+      this.model.config.objective === 'autoregressive'
+        ? { input: shiftRight(tokens, b, n, this.model.maskId), masked: new Float32Array(b * n).fill(1) }
+        : maskBatch(tokens, b, n, this.model.maskId, this.rng);
     const prompts = captions.map((c) => (this.rng.next() < this.train.condDropout ? '' : c));
     let maskedCount = 0;
     for (let i = 0; i < masked.length; i++) maskedCount += masked[i]!;
