@@ -6,17 +6,8 @@
 #   THREADS=1 scripts/emoji.sh     # one core per stage (the README's figures ran two stages side by side)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-M="node bin/maskgen.js"
-B="--backend ${BACKEND:-auto} ${THREADS:+--threads $THREADS}"
 TIMES=runs/emoji-recipe-times.txt
-mkdir -p runs
-stage() {
-  local name=$1
-  shift
-  local t0=$SECONDS
-  "$@"
-  echo "$name $((SECONDS - t0))s" | tee -a "$TIMES"
-}
+source scripts/recipe-lib.sh
 stage import $M data import-emoji --vendors twitter,google --out data/emoji64 --size 64
 # A seeded tenth held out (the same images train-refiner --hold-out 0.1 holds out) to measure the tokenizer on.
 $M data split --data data/emoji64 --hold-out 0.1 --train data/emoji64-train --held data/emoji64-held

@@ -7,26 +7,17 @@
 #   THREADS=1 scripts/fmnist.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-M="node bin/maskgen.js"
-B="--backend ${BACKEND:-auto} ${THREADS:+--threads $THREADS}"
 TIMES=runs/fmnist-recipe-times.txt
-mkdir -p runs
-stage() {
-  local name=$1
-  shift
-  local t0=$SECONDS
-  "$@"
-  echo "$name $((SECONDS - t0))s" | tee -a "$TIMES"
-}
+source scripts/recipe-lib.sh
 stage import $M data import-fashion-mnist --split train --out data/fmnist-train
 $M data import-fashion-mnist --split test --out data/fmnist-test
 stage tokenizer $M train-tokenizer $B --config small --channels 1 --data data/fmnist-train --out runs/fmnist-tok --steps 3000
 $M reconstruct $B --bundle runs/fmnist-tok --data data/fmnist-test --limit 2000 --json
-stage transformer $M train-transformer $B --config small --data data/fmnist-train --tokenizer runs/fmnist-tok --out runs/fmnist --steps 3000
+stage transformer $M train-transformer $B --config small --data data/fmnist-train --tokenizer runs/fmnist-tok --out runs/fmnist --steps 2000
 # The sampler sweep behind the shipped settings (README: "The shipped Fashion-MNIST model").
-for g in 1,2,3; do
-  npx tsx scripts/eval-fmnist.ts $B --bundle runs/fmnist --classifier runs/fmnist-classifier --per-class 50 --guidance $g
-done
+npx tsx scripts/eval-fmnist.ts $B --bundle runs/fmnist --classifier runs/fmnist-classifier --per-class 50 --guidance 1,2,3,5
+npx tsx scripts/eval-fmnist.ts $B --bundle runs/fmnist --classifier runs/fmnist-classifier --per-class 50 --guidance 2,3 --temperature 1.3
+npx tsx scripts/eval-fmnist.ts $B --bundle runs/fmnist --classifier runs/fmnist-classifier --per-class 50 --guidance 3 --polish 2,0.15
 stage export $M export --bundle runs/fmnist --out models/maskgen-fmnist-small --float16 \
   --sampling "${SAMPLING:-{\"guidance\":3}}" \
   --credit "Trained on Fashion-MNIST (c) Zalando SE, MIT License, https://github.com/zalandoresearch/fashion-mnist (Debian package dataset-fashion-mnist)"

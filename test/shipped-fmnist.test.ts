@@ -6,7 +6,6 @@
  * where that package is absent), scored on another 1,000 real ones for scale.
  */
 import { existsSync } from 'node:fs';
-import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,20 +13,12 @@ import { FASHION_MNIST_CAPTIONS, FASHION_MNIST_DIR, readFashionMnist } from '../
 import { resize } from '../src/data/resample.js';
 import { readModelIndex, resolveBundle } from '../src/io/bundle.js';
 import { MaskgenPipeline } from '../src/pipeline.js';
+import { bytesUnder } from './helpers/files.js';
 
 const real = existsSync(path.join(FASHION_MNIST_DIR, 't10k-labels-idx1-ubyte.gz'));
 if (!real) console.warn(`shipped-fmnist: skipping the class check: no ${FASHION_MNIST_DIR} (apt-get install dataset-fashion-mnist)`);
 const bundle = resolveBundle('fmnist');
 let pipe: MaskgenPipeline;
-
-async function bytesUnder(dir: string): Promise<number> {
-  let n = 0;
-  for (const e of await readdir(dir, { withFileTypes: true })) {
-    const p = path.join(dir, e.name);
-    n += e.isDirectory() ? await bytesUnder(p) : (await stat(p)).size;
-  }
-  return n;
-}
 
 beforeAll(async () => {
   pipe = await MaskgenPipeline.load('fmnist');

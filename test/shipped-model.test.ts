@@ -3,25 +3,16 @@
  * with every part (refiner included), stays within its size budget, credits the artwork, and draws
  * what colour prompts ask for (green vs blue vs yellow hearts, by their mean non-white colour).
  */
-import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readModelIndex } from '../src/io/bundle.js';
 import { MaskgenPipeline } from '../src/pipeline.js';
+import { bytesUnder } from './helpers/files.js';
 import { COLOURS, dominantColour } from './helpers/shapes.js';
 
 const bundle = path.resolve(import.meta.dirname, '..', 'models', 'maskgen-emoji-small');
 let pipe: MaskgenPipeline;
-
-async function bytesUnder(dir: string): Promise<number> {
-  let n = 0;
-  for (const e of await readdir(dir, { withFileTypes: true })) {
-    const p = path.join(dir, e.name);
-    n += e.isDirectory() ? await bytesUnder(p) : (await stat(p)).size;
-  }
-  return n;
-}
 
 beforeAll(async () => {
   pipe = await MaskgenPipeline.load(bundle);
