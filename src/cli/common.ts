@@ -6,6 +6,7 @@ import path from 'node:path';
 import type { Argv } from 'yargs';
 import { BACKEND_CHOICES, initBackend, type BackendChoice } from '../backend/index.js';
 import { UserError } from '../errors.js';
+import { SHIPPED_BUNDLES } from '../io/bundle.js';
 import type { ResumeFrom } from '../io/checkpoint.js';
 import { packageRoot } from '../io/config.js';
 
@@ -82,7 +83,7 @@ export function stopOnSignal(): { requested: () => boolean; dispose: () => void 
 
 /** The shipped model bundle, the default of every --bundle flag. */
 export function defaultBundle(): string {
-  return path.join(packageRoot(), 'models', 'maskgen-emoji-small');
+  return path.join(packageRoot(), 'models', SHIPPED_BUNDLES.emoji!);
 }
 
 /** What `--resume [value]` asks for: alone it means 'latest'; the other value is 'latest-good'; anything else is a UserError. */

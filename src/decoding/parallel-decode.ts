@@ -130,19 +130,27 @@ export async function parallelDecode(o: ParallelDecodeOptions): Promise<Parallel
     tokens = new Int32Array(B * N).fill(maskId);
   }
 
-  // Each item follows the cosine over its own masked count.
-  let masked = Array.from({ length: B }, (_, b) => countMasked(tokens, b, N, maskId));
-  const schedules = masked.map((m) => maskSchedule(m, T));
+  const rounds = o.polish?.rounds ?? 0;
+  const share = o.polish?.share ?? 1;
+  if (rounds > 0) {
+    checkWhole(rounds, 'polish rounds', 0);
+    if (!(share > 0 && share <= 1)) throw new UserError(`polish share must be in (0, 1], got ${share}`);
+  }
 
-  const history: Int32Array[] | undefined = o.history ? [] : undefined;
-  let predictCalls = 0;
-  // log p of each generated token when it was sampled; the given ones are never polished.
-  const logProb = new Float64Array(B * N).fill(Infinity);
+  // The positions each item generates (masked at the start); the given ones are never polished.
   const generated = Array.from({ length: B }, (_, b) => {
     const pos: number[] = [];
     for (let i = 0; i < N; i++) if (tokens[b * N + i] === maskId) pos.push(i);
     return pos;
   });
+  // Each item follows the cosine over its own masked count.
+  let masked = generated.map((g) => g.length);
+  const schedules = masked.map((m) => maskSchedule(m, T));
+
+  const history: Int32Array[] | undefined = o.history ? [] : undefined;
+  let predictCalls = 0;
+  // log p of each generated token when it was sampled.
+  const logProb = new Float64Array(B * N).fill(Infinity);
   for (let t = 0; t < T; t++) {
     const ct = choiceTemperature(t, T, choiceStart);
     const anyMasked = masked.some((m) => m > 0);
@@ -171,13 +179,10 @@ export async function parallelDecode(o: ParallelDecodeOptions): Promise<Parallel
     await nextTurn(); // a step is seconds of synchronous work on slow backends: let timers and I/O run
     if (o.onStep) await o.onStep({ step: t, steps: T, tokens, masked: masked.slice(), choiceTemperature: ct, predicted: anyMasked });
   }
-  const rounds = o.polish?.rounds ?? 0;
   if (rounds > 0) {
-    checkWhole(rounds, 'polish rounds', 0);
-    const share = o.polish!.share;
-    if (!(share > 0 && share <= 1)) throw new UserError(`polish share must be in (0, 1], got ${share}`);
+    const count = Math.round(share * Math.max(...generated.map((g) => g.length)));
     for (let r = 0; r < rounds; r++) {
-      const redo = lowestConfidence(logProb, N, generated, Math.round(share * Math.max(...generated.map((g) => g.length))));
+      const redo = lowestConfidence(logProb, N, generated, count);
       if (redo.every((p) => p.length === 0)) break;
       const remasked = Int32Array.from(tokens);
       redo.forEach((pos, b) => pos.forEach((i) => (remasked[b * N + i] = maskId)));
@@ -190,12 +195,6 @@ export async function parallelDecode(o: ParallelDecodeOptions): Promise<Parallel
     history?.push(tokens);
   }
   return history ? { tokens, history, predictCalls } : { tokens, predictCalls };
-}
-
-function countMasked(tokens: Int32Array, b: number, n: number, maskId: number): number {
-  let m = 0;
-  for (let i = 0; i < n; i++) if (tokens[b * n + i] === maskId) m++;
-  return m;
 }
 
 export interface GuidedPredictOptions {
