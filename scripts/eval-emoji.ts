@@ -15,8 +15,8 @@ import { hideBin } from 'yargs/helpers';
 import { initBackend, type BackendChoice } from '../src/backend/index.js';
 import { loadImageFolder, type ImageSet } from '../src/data/imagefolder.js';
 import { imagesToFloat32 } from '../src/data/batches.js';
-import { accuracyOn, classifierFeatures, classify, fieldClasses, labelsFromField, loadClassifier, saveClassifier, trainClassifier } from '../src/eval/classifier.js';
-import { featureStats, frechetDistance, type FeatureStats } from '../src/eval/frechet.js';
+import { accuracyOn, classifierFeatureStats, classify, fieldClasses, labelsFromField, loadClassifier, saveClassifier, trainClassifier } from '../src/eval/classifier.js';
+import { frechetDistance } from '../src/eval/frechet.js';
 import { hasCheckpoint } from '../src/io/checkpoint.js';
 import { MaskgenPipeline } from '../src/pipeline.js';
 import { Rng } from '../src/random.js';
@@ -63,10 +63,7 @@ if (await hasCheckpoint(args.classifier)) {
 const realAccuracy = accuracyOn(judge.model, withLabels(await loadImageFolder(args.held, { size, channels: 3 })));
 process.stderr.write(`classifier on the real held-out emoji: ${(100 * realAccuracy).toFixed(1)}%\n`);
 
-const stats = (images01: Float32Array): FeatureStats => {
-  const { features, dim } = classifierFeatures(judge.model, images01, judge.config);
-  return featureStats(features, features.length / dim, dim);
-};
+const stats = (images01: Float32Array) => classifierFeatureStats(judge.model, images01, judge.config);
 const realStats = stats(imagesToFloat32(data, Array.from({ length: data.count }, (_, i) => i)));
 const labels = labelsFromField(data, 'category', categories);
 const categoryOf = new Map(data.captions.map((c, i) => [c, labels[i]!]));

@@ -15,8 +15,8 @@ import { loadImageFolder } from '../src/data/imagefolder.js';
 import { makeGrid, writePng } from '../src/data/images.js';
 import { FASHION_MNIST_CAPTIONS } from '../src/data/fashion-mnist.js';
 import { imagesToFloat32 } from '../src/data/batches.js';
-import { accuracyOn, classifierFeatures, classify, loadClassifier, saveClassifier, trainClassifier } from '../src/eval/classifier.js';
-import { featureStats, frechetDistance, type FeatureStats } from '../src/eval/frechet.js';
+import { accuracyOn, classifierFeatureStats, classify, loadClassifier, saveClassifier, trainClassifier } from '../src/eval/classifier.js';
+import { frechetDistance } from '../src/eval/frechet.js';
 import { Rng } from '../src/random.js';
 import { hasCheckpoint } from '../src/io/checkpoint.js';
 import { MaskgenPipeline } from '../src/pipeline.js';
@@ -58,10 +58,7 @@ process.stderr.write(`classifier accuracy on the real test split: ${(100 * realA
 
 // Diversity: the Fréchet distance (in the classifier's features) of all generated images to as many
 // real test images, beside the distance between two disjoint real sets of that size.
-const stats = (images01: Float32Array): FeatureStats => {
-  const { features, dim } = classifierFeatures(judge.model, images01, judge.config);
-  return featureStats(features, features.length / dim, dim);
-};
+const stats = (images01: Float32Array) => classifierFeatureStats(judge.model, images01, judge.config);
 const count = 10 * args.perClass;
 const order = new Rng(args.seed).permutation(test.count);
 const realA = stats(imagesToFloat32(test, order.slice(0, count)));

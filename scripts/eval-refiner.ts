@@ -22,8 +22,8 @@ import { loadImageFolder, selectImages, type ImageSet } from '../src/data/imagef
 import { makeGrid, writePng, type RawImage } from '../src/data/images.js';
 import { bicubicUpsample, boxDownsample } from '../src/data/rescale.js';
 import { loadRefiner } from '../src/diffusion-refiner/io.js';
-import { classifierFeatures, fieldClasses, labelsFromField, loadClassifier, saveClassifier, trainClassifier } from '../src/eval/classifier.js';
-import { featureStats, frechetDistance, type FeatureStats } from '../src/eval/frechet.js';
+import { classifierFeatureStats, fieldClasses, labelsFromField, loadClassifier, saveClassifier, trainClassifier } from '../src/eval/classifier.js';
+import { frechetDistance } from '../src/eval/frechet.js';
 import { hasCheckpoint } from '../src/io/checkpoint.js';
 import { Rng } from '../src/random.js';
 import { psnr } from '../src/vqgan/metrics.js';
@@ -86,10 +86,7 @@ else {
   judge = { model, config: { size, channels, classes } };
 }
 
-const stats = (images01: Float32Array): FeatureStats => {
-  const { features, dim } = classifierFeatures(judge.model, images01, judge.config);
-  return featureStats(features, images01.length / (size * size * channels), dim);
-};
+const stats = (images01: Float32Array) => classifierFeatureStats(judge.model, images01, judge.config);
 const meanPsnr = (a: Float32Array, b: Float32Array) => {
   const per = size * size * channels;
   let s = 0;

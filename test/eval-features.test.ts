@@ -4,7 +4,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
-import { buildClassifier, classifierFeatures, classify } from '../src/eval/classifier.js';
+import { buildClassifier, classifierFeatures, classifierFeatureStats, classify } from '../src/eval/classifier.js';
+import { featureStats } from '../src/eval/frechet.js';
 import { Rng } from '../src/random.js';
 
 const SIZE = 16;
@@ -60,6 +61,11 @@ describe('classifierFeatures', () => {
     // The classifier itself is untouched.
     expect(classify(model, images, { size: SIZE, channels: CHANNELS }).length).toBe(10);
     expect(() => classifierFeatures(model, images.subarray(1), { size: SIZE, channels: CHANNELS })).toThrow(/not whole/);
+    // Their mean and covariance, one side of a Fréchet distance, over the 10 images.
+    const stats = classifierFeatureStats(model, images, { size: SIZE, channels: CHANNELS });
+    const direct = featureStats(features, 10, 128);
+    expect(stats.count).toBe(10);
+    for (let i = 0; i < 128; i++) expect(stats.mean[i]).toBeCloseTo(direct.mean[i]!, 5);
     model.dispose();
   });
 

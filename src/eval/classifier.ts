@@ -9,6 +9,7 @@ import { batchIndices, imagesToFloat32 } from '../data/batches.js';
 import type { ImageSet } from '../data/imagefolder.js';
 import { UserError } from '../errors.js';
 import { loadCheckpoint, saveCheckpoint } from '../io/checkpoint.js';
+import { featureStats, type FeatureStats } from './frechet.js';
 import { Rng } from '../random.js';
 
 export interface ClassifierConfig {
@@ -156,4 +157,10 @@ export function classifierFeatures(model: tf.Sequential, images: Float32Array, c
     out.dispose();
   }
   return { features, dim };
+}
+
+/** Mean and covariance of the classifier's features of `images` ([B·H·W·C] in [0, 1]): one side of a Fréchet distance. */
+export function classifierFeatureStats(model: tf.Sequential, images: Float32Array, c: { size: number; channels: number }): FeatureStats {
+  const { features, dim } = classifierFeatures(model, images, c);
+  return featureStats(features, features.length / dim, dim);
 }
