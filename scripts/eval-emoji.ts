@@ -19,9 +19,10 @@ import { accuracyOn, classifierFeatureStats, classify, fieldClasses, labelsFromF
 import { frechetDistance } from '../src/eval/frechet.js';
 import { hasCheckpoint } from '../src/io/checkpoint.js';
 import { MaskgenPipeline } from '../src/pipeline.js';
+import { samplerFlags, samplerOptions } from './sampler-flags.js';
 import { Rng } from '../src/random.js';
 
-const args = await yargs(hideBin(process.argv))
+const args = await samplerFlags(yargs(hideBin(process.argv)))
   .option('bundle', { type: 'string', demandOption: true })
   .option('data', { type: 'string', default: 'data/emoji64', describe: 'all emoji: the prompts are drawn from their names' })
   .option('train', { type: 'string', default: 'data/emoji64-train', describe: 'real images the classifier trains on (when it is trained here)' })
@@ -31,11 +32,6 @@ const args = await yargs(hideBin(process.argv))
   .option('epochs', { type: 'number', default: 5 })
   .option('prompts', { type: 'number', default: 200 })
   .option('guidance', { type: 'string', default: '0,3' })
-  .option('steps', { type: 'number' })
-  .option('temperature', { type: 'number' })
-  .option('choice-temperature', { type: 'number' })
-  .option('guidance-schedule', { choices: ['constant', 'linear'] as const })
-  .option('polish', { type: 'string', describe: 'ROUNDS,SHARE: re-mask and resample the least probable tokens after decoding' })
   .option('refine', { type: 'boolean', default: true })
   .option('seed', { type: 'number', default: 1 })
   .option('backend', { type: 'string', default: 'auto' })
@@ -74,8 +70,7 @@ const chance = Math.max(...counts) / prompts.length;
 
 const pipe = await MaskgenPipeline.load(args.bundle, { refiner: args.refine ? args.refiner : false });
 const refine = args.refine && pipe.refiner ? true : undefined;
-const [rounds, share] = (args.polish ?? '0,0').split(',').map(Number);
-const sampler = { steps: args.steps, temperature: args.temperature, choiceTemperature: args.choiceTemperature, guidanceSchedule: args.guidanceSchedule, polish: rounds ? { rounds: rounds!, share: share! } : undefined };
+const sampler = samplerOptions(args);
 const results: Record<string, { accuracy: number; frechet: number; seconds: number }> = {};
 for (const guidance of args.guidance.split(',').map(Number)) {
   const t0 = Date.now();

@@ -20,8 +20,9 @@ import { frechetDistance } from '../src/eval/frechet.js';
 import { Rng } from '../src/random.js';
 import { hasCheckpoint } from '../src/io/checkpoint.js';
 import { MaskgenPipeline } from '../src/pipeline.js';
+import { samplerFlags, samplerOptions } from './sampler-flags.js';
 
-const args = await yargs(hideBin(process.argv))
+const args = await samplerFlags(yargs(hideBin(process.argv)))
   .option('bundle', { type: 'string', demandOption: true })
   .option('train', { type: 'string', default: 'data/fmnist-train' })
   .option('test', { type: 'string', default: 'data/fmnist-test' })
@@ -31,10 +32,6 @@ const args = await yargs(hideBin(process.argv))
   .option('seed', { type: 'number', default: 1 })
   .option('backend', { type: 'string', default: 'auto' })
   .option('threads', { type: 'number' })
-  .option('steps', { type: 'number' })
-  .option('temperature', { type: 'number' })
-  .option('choice-temperature', { type: 'number' })
-  .option('polish', { type: 'string', describe: 'ROUNDS,SHARE: re-mask and resample the least probable tokens after decoding' })
   .option('grid', { type: 'string', describe: 'write a grid PNG of the first 8 images per class at the largest guidance here' })
   .strict()
   .parse();
@@ -67,8 +64,7 @@ const realVsReal = frechetDistance(realA, realB);
 process.stderr.write(`Fréchet distance between two real sets of ${count}: ${realVsReal.toFixed(2)}\n`);
 
 const pipe = await MaskgenPipeline.load(args.bundle);
-const [rounds, share] = (args.polish ?? '0,0').split(',').map(Number);
-const sampler = { steps: args.steps, temperature: args.temperature, choiceTemperature: args.choiceTemperature, polish: args.polish ? { rounds: rounds!, share: share! } : undefined };
+const sampler = samplerOptions(args);
 const scales = args.guidance.split(',').map(Number);
 const results: Record<string, { accuracy: number; frechet: number; perClass: number[]; seconds: number }> = {};
 for (const guidance of scales) {

@@ -104,6 +104,12 @@ export interface GenerateOptions {
   /** Classifier-free guidance scale (default 3; 1 = none, 0 = unconditional). */
   guidance?: number;
   guidanceSchedule?: GuidanceSchedule;
+  /**
+   * Guidance only among the tokens the prompt alone finds plausible: at least this share as probable
+   * as the most probable one (0 = off; default: the bundle's, else 0). Guidance's stray specks are
+   * tokens outside that set; see `applyPlausibleGuidance`.
+   */
+  plausibility?: number;
   /** Used as the unconditional branch of guidance instead of the empty prompt. */
   negativePrompt?: string;
   /** Sampling temperature (default 1). */
@@ -399,7 +405,7 @@ export class MaskgenPipeline {
   private guidedModel(
     prompts: string[],
     negative: string,
-    o: Pick<GenerateOptions, 'guidance' | 'guidanceSchedule' | 'regions' | 'regionStrength'>,
+    o: Pick<GenerateOptions, 'guidance' | 'guidanceSchedule' | 'plausibility' | 'regions' | 'regionStrength'>,
     steps: number,
   ): { predict: PredictFn; dispose: () => void } {
     const b = prompts.length;
@@ -429,6 +435,8 @@ export class MaskgenPipeline {
         steps,
         scale,
         schedule: o.guidanceSchedule,
+        plausibility: o.plausibility,
+        vocab: k,
         predictBoth: (tokens, step) => {
           twice.set(tokens);
           twice.set(tokens, b * n);

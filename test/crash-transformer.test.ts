@@ -18,13 +18,13 @@ import { checkpointBytes, expectSameCheckpoint, killAndResume, maskgenChild, rea
 
 let tmp: string;
 const STORE = 'checkpoints/transformer';
-// 10 steps, a checkpoint every 3, a third of the captions dropped.
+// 10 steps, a checkpoint every 3, a third of the captions dropped, an EMA of the weights (the bundle's).
 const cmd = (out: string) => ['train-transformer', '--config', 'config.json', '--data', 'data', '--tokenizer', 'tok', '--out', out, '--batch-size', '8'];
 
 beforeAll(async () => {
   tmp = await mkdtemp(path.join(tmpdir(), 'maskgen-crash-tr-'));
   await shapesFolder(path.join(tmp, 'data'), 24);
-  await tinyConfig(path.join(tmp, 'config.json'), { transformerTrain: { steps: 10, checkpointEvery: 3, warmup: 2, condDropout: 0.3 } });
+  await tinyConfig(path.join(tmp, 'config.json'), { transformerTrain: { steps: 10, checkpointEvery: 3, warmup: 2, condDropout: 0.3, ema: 0.8 } });
   // An untrained tokenizer is enough: it turns the images into token grids.
   const tok = new VitVqgan(await loadConfig(VqganConfigSchema, 'tiny', 'vqgan'), 3);
   await saveTokenizer(path.join(tmp, 'tok'), tok);
@@ -51,6 +51,7 @@ describe('train-transformer killed and resumed', () => {
     await expectSameCheckpoint(path.join(tmp, 'run', STORE), path.join(tmp, 'ref', STORE));
     const newest = await readNewest(path.join(tmp, 'run', STORE));
     expect(Object.keys(newest.state.random as object)).toEqual(['masking']);
+    expect(newest.state.emaUpdates).toBe(10); // the average went on across the kills
     // the bundle the run leaves is the checkpoint's: same transformer weights
     expect(await readFile(path.join(tmp, 'run', 'transformer', 'model.safetensors'))).toEqual(await readFile(path.join(tmp, 'ref', 'transformer', 'model.safetensors')));
   });

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { UserError } from '../src/errors.js';
-import { applyGuidance } from '../src/decoding/guidance.js';
+import { applyGuidance, applyPlausibleGuidance } from '../src/decoding/guidance.js';
+import { guidedPredict } from '../src/decoding/parallel-decode.js';
 import { choiceTemperature, guidanceAt, maskedAfterStep, maskRatio, maskSchedule } from '../src/decoding/schedules.js';
 
 /** Checks the MaskGIT guarantees of a schedule that starts from m masked tokens. */
@@ -124,5 +125,56 @@ describe('classifier-free guidance arithmetic', () => {
 
   it('different sizes throw', () => {
     expect(() => applyGuidance(new Float32Array(3), new Float32Array(4), 2)).toThrow(UserError);
+  });
+});
+
+describe('guidance within the plausible set', () => {
+  // Two rows of 3 logits. Row 0: the conditional favours token 0 (p ∝ e^2), token 1 at e^0 is
+  // e^-2 ≈ 0.135 as likely, token 2 at e^-4 ≈ 0.018 as likely; the unconditional finds token 2 far
+  // less likely still, so plain guidance at s = 3 puts the implausible token 2 on top.
+  const cond = new Float32Array([2, 0, -4, 1, 1, 1]);
+  const uncond = new Float32Array([2, 0, -10, 3, 0, 1]);
+
+  it('plain guidance lifts a token the prompt itself finds implausible; the constraint rules it out', () => {
+    const plain = applyGuidance(cond, uncond, 3);
+    expect(Array.from(plain.subarray(0, 3))).toEqual([2, 0, 8]); // token 2 wins: a speck
+    const kept = applyPlausibleGuidance(cond, uncond, 3, 3, 0.1);
+    // e^-2 ≥ 0.1 stays (guided value), e^-6 < 0.1 goes
+    expect(Array.from(kept.subarray(0, 3))).toEqual([2, 0, -Infinity]);
+    // Row 1: every token equally plausible under the prompt: all keep their guided values.
+    expect(Array.from(kept.subarray(3))).toEqual([-3, 3, 1]);
+  });
+
+  it('alpha decides the cut: 0 is plain guidance, 1 keeps the conditional argmax alone', () => {
+    expect(Array.from(applyPlausibleGuidance(cond, uncond, 3, 3, 0))).toEqual(Array.from(applyGuidance(cond, uncond, 3)));
+    expect(Array.from(applyPlausibleGuidance(cond, uncond, 3, 3, 0.5).subarray(0, 3))).toEqual([2, -Infinity, -Infinity]);
+    expect(Array.from(applyPlausibleGuidance(cond, uncond, 3, 3, 1).subarray(3))).toEqual([-3, 3, 1]); // ties all stay
+    expect(Array.from(applyPlausibleGuidance(cond, uncond, 3, 3, 0.001).subarray(0, 3))).toEqual([2, 0, 8]); // e^-6 ≈ 0.0025 ≥ 0.001
+  });
+
+  it('writes over cond when asked, deciding each row from cond before overwriting it', () => {
+    const c = Float32Array.from(cond);
+    expect(applyPlausibleGuidance(c, uncond, 3, 3, 0.1, c)).toBe(c);
+    expect(Array.from(c)).toEqual([2, 0, -Infinity, -3, 3, 1]);
+  });
+
+  it('bad input throws', () => {
+    expect(() => applyPlausibleGuidance(cond, uncond, 3, 4, 0.1)).toThrow(UserError); // 6 is not rows of 4
+    expect(() => applyPlausibleGuidance(cond, uncond, 3, 3, 1.5)).toThrow(UserError);
+    expect(() => applyPlausibleGuidance(cond, uncond.subarray(0, 3), 3, 3, 0.1)).toThrow(UserError);
+    expect(() => guidedPredict({ steps: 4, scale: 3, plausibility: 0.1, predictBoth: () => ({ cond, uncond }) })).toThrow(/vocab/);
+  });
+
+  it('guidedPredict applies it at guided steps only', async () => {
+    const predict = guidedPredict({
+      steps: 2,
+      scale: 3,
+      schedule: 'linear', // s = 1 at step 0, 3 at step 1
+      plausibility: 0.1,
+      vocab: 3,
+      predictBoth: () => ({ cond: Float32Array.from(cond), uncond: Float32Array.from(uncond) }),
+    });
+    expect(Array.from(await predict(new Int32Array(2), 0))).toEqual(Array.from(cond));
+    expect(Array.from(await predict(new Int32Array(2), 1))).toEqual([2, 0, -Infinity, -3, 3, 1]);
   });
 });

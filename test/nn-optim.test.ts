@@ -1,6 +1,9 @@
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
 import { AdamW, clipScale } from '../src/nn/optim.js';
+import { Ema } from '../src/nn/ema.js';
+import { emaDecayAt } from '../src/nn/schedules.js';
+import { Optimized } from '../src/training/optimized.js';
 
 describe('AdamW', () => {
   it('takes the textbook steps (bias-corrected moments, decoupled decay on matrices only)', () => {
@@ -31,5 +34,65 @@ describe('AdamW', () => {
     expect(norm).toBe(5);
     expect(scale).toBeCloseTo(0.2, 6);
     expect(clipScale(grads, 0).scale).toBe(1); // 0 = no clipping
+  });
+});
+
+describe('EMA of the weights', () => {
+  it('emaDecayAt: (1 + n) / (10 + n) early, then the decay', () => {
+    expect(emaDecayAt(0, 0.999)).toBeCloseTo(0.1, 12);
+    expect(emaDecayAt(8, 0.999)).toBeCloseTo(0.5, 12);
+    expect(emaDecayAt(100_000, 0.999)).toBe(0.999);
+    expect(emaDecayAt(5, 0)).toBe(0);
+    expect(() => emaDecayAt(0, 1)).toThrow(RangeError);
+    expect(() => emaDecayAt(-1, 0.9)).toThrow(RangeError);
+  });
+
+  it('averages the weights step by step, swaps them in for a save and back, and survives a state round trip', async () => {
+    const w = tf.variable(tf.tensor1d([0, 10]));
+    const ema = new Ema({ w }, 0.5);
+    w.assign(tf.tensor1d([1, 20])); // step 1: d = 0.1 → 0.1·(0, 10) + 0.9·(1, 20)
+    ema.update();
+    w.assign(tf.tensor1d([3, 0])); // step 2: d = min(0.5, 2/11)
+    ema.update();
+    const d2 = 2 / 11;
+    const expected = [d2 * 0.9 + (1 - d2) * 3, d2 * 19 + 0];
+    const inside = await ema.swapped(async () => Array.from(w.dataSync()));
+    expect(inside[0]).toBeCloseTo(expected[0]!, 5);
+    expect(inside[1]).toBeCloseTo(expected[1]!, 5);
+    expect(Array.from(w.dataSync())).toEqual([3, 0]); // the trained weights are back
+    // state → a fresh average over the same variables → the same average and update count
+    const copy = new Ema({ w }, 0.5);
+    copy.load(ema.state(), ema.updates);
+    expect(copy.updates).toBe(2);
+    expect(Array.from(copy.state()['ema/w']!.dataSync())).toEqual(Array.from(ema.state()['ema/w']!.dataSync()));
+    expect(() => copy.load({ 'ema/nope': tf.scalar(1) }, 0)).toThrow(/unknown/);
+    copy.commit();
+    expect(w.dataSync()[0]).toBeCloseTo(expected[0]!, 5);
+    ema.dispose();
+    copy.dispose();
+    w.dispose();
+  });
+
+  it('Optimized keeps the average in its state and restores it; without one in the state it starts at the weights', () => {
+    const sched = { lr: 0.1, warmup: 0, total: 10, minRatio: 1, clip: 0, weightDecay: 0, ema: 0.9 };
+    const w = tf.variable(tf.tensor1d([1, 2]));
+    const a = new Optimized({ w }, sched);
+    for (let i = 0; i < 3; i++) a.applyGrads({ grads: { w: tf.tensor1d([1, -1]) }, loss: 0 });
+    const s = a.state();
+    expect(Object.keys(s.optimizer).sort()).toEqual(['ema/w', 'm/w', 'v/w']);
+    expect(s.emaUpdates).toBe(3);
+    const w2 = tf.variable(w.clone());
+    const b = new Optimized({ w: w2 }, sched);
+    b.load(s.optimizer, s.step, s.emaUpdates);
+    expect(Array.from(b.ema!.state()['ema/w']!.dataSync())).toEqual(Array.from(s.optimizer['ema/w']!.dataSync()));
+    expect(b.ema!.updates).toBe(3);
+    // a run that turns the average on when resumed: it starts at the weights as they are
+    const c = new Optimized({ w: w2 }, sched);
+    const { ['ema/w']: _dropped, ...moments } = s.optimizer;
+    c.load(moments, s.step);
+    expect(Array.from(c.ema!.state()['ema/w']!.dataSync())).toEqual(Array.from(w2.dataSync()));
+    expect(c.ema!.updates).toBe(0);
+    for (const o of [a, b, c]) o.dispose();
+    tf.dispose([w, w2]);
   });
 });

@@ -29,7 +29,7 @@ export const exportCommand: CommandModule<GlobalArgs, Args> = {
       .option('credit', { type: 'string', array: true, describe: 'a credit line for model_index.json (repeat for several)' })
       .option('sampling', {
         type: 'string',
-        describe: 'the decoding settings generate uses with this bundle unless told otherwise, as JSON: {"steps", "guidance", "temperature", "choiceTemperature", "polish": {"rounds", "share"}} (each optional)',
+        describe: 'the decoding settings generate uses with this bundle unless told otherwise, as JSON: {"steps", "guidance", "temperature", "choiceTemperature", "plausibility", "polish": {"rounds", "share"}} (each optional)',
       }) as unknown as Argv<Args>,
   handler: handle(async (args: Args) => {
     const extraParts = args.refiner ? { [REFINER_PART]: await refinerDir(args.refiner) } : undefined;

@@ -24,6 +24,7 @@ interface Args extends GlobalArgs {
   negativePrompt?: string;
   temperature?: number;
   choiceTemperature?: number;
+  plausibility?: number;
   polish?: number;
   polishShare: number;
   seed: number;
@@ -74,6 +75,10 @@ export const generateCommand: CommandModule<GlobalArgs, Args> = {
       .option('negative-prompt', { type: 'string', describe: 'steer away from this prompt (it replaces the empty prompt in guidance)' })
       .option('temperature', { type: 'number', describe: "token sampling temperature (0 = most likely token; default: the bundle's, else 1)" })
       .option('choice-temperature', { type: 'number', describe: "randomness of which tokens are kept at each step, annealed to 0 (default: the bundle's, else 4.5)" })
+      .option('plausibility', {
+        type: 'number',
+        describe: "guide only among tokens at least this share as probable as the prompt's most probable one (0 = off; removes guidance's stray specks; default: the bundle's, else 0)",
+      })
       .option('polish', { type: 'number', describe: "after decoding, this many rounds of re-masking the least probable tokens and sampling them again with the whole grid known (0 = off; default: the bundle's, else 0)" })
       .option('polish-share', { type: 'number', default: 0.15, describe: 'share of the generated tokens each --polish round re-masks' })
       .option('seed', { type: 'number', default: 0, describe: 'random seed: the same seed and settings give the same images' })
@@ -113,6 +118,7 @@ export const generateCommand: CommandModule<GlobalArgs, Args> = {
     if (prompts.some((p) => p.trim() === '')) throw new UserError('a --prompt is empty');
     const n = positiveInt(args.n, '--n');
     if (args.steps !== undefined) positiveInt(args.steps, '--steps');
+    if (args.plausibility !== undefined && !(args.plausibility >= 0 && args.plausibility <= 1)) throw new UserError(`--plausibility must be in [0, 1], got ${args.plausibility}`);
     if (args.polish !== undefined && !(Number.isInteger(args.polish) && args.polish >= 0)) throw new UserError(`--polish must be a whole number ≥ 0, got ${args.polish}`);
     if (!(args.polishShare > 0 && args.polishShare <= 1)) throw new UserError(`--polish-share must be in (0, 1], got ${args.polishShare}`);
     if (!Number.isInteger(args.seed)) throw new UserError(`--seed must be a whole number, got ${args.seed}`);
@@ -136,6 +142,7 @@ export const generateCommand: CommandModule<GlobalArgs, Args> = {
       negativePrompt: args.negativePrompt,
       temperature: args.temperature,
       choiceTemperature: args.choiceTemperature,
+      plausibility: args.plausibility,
       polish: args.polish === undefined ? undefined : { rounds: args.polish, share: args.polishShare },
       ...(args.topK !== undefined ? { topK: positiveInt(args.topK, '--top-k') } : {}),
       ...(regions.length > 0 ? { regions, regionStrength: args.regionStrength ?? DEFAULT_REGION_STRENGTH } : {}),
@@ -146,6 +153,7 @@ export const generateCommand: CommandModule<GlobalArgs, Args> = {
       guidance: given.guidance ?? DEFAULT_GUIDANCE,
       temperature: given.temperature ?? 1,
       choiceTemperature: given.choiceTemperature ?? DEFAULT_CHOICE_TEMPERATURE,
+      plausibility: given.plausibility ?? 0,
       polish: given.polish ?? { rounds: 0, share: args.polishShare },
     };
     if (args.variations) {

@@ -1,5 +1,6 @@
 /** `maskgen train-transformer`: trains the text encoder (if trainable) and the masked transformer. */
 import type { Argv, CommandModule } from 'yargs';
+import { UserError } from '../errors.js';
 import { z } from 'zod';
 import { loadImageFolder } from '../data/imagefolder.js';
 import { loadConfig } from '../io/config.js';
@@ -22,6 +23,7 @@ interface Args extends GlobalArgs {
   limit?: number;
   textEncoder?: string;
   objective?: 'masked' | 'autoregressive';
+  ema?: number;
 }
 
 export const trainTransformerCommand: CommandModule<GlobalArgs, Args> = {
@@ -40,6 +42,10 @@ export const trainTransformerCommand: CommandModule<GlobalArgs, Args> = {
         describe:
           "masked (default; Muse: fill in masked tokens, parallel decoding) or autoregressive (Parti-style baseline: causal self-attention, next token in raster order, decoded token by token; the same text conditioning and caption dropout). Overrides the preset's transformer.objective",
       })
+      .option('ema', {
+        type: 'number',
+        describe: "keep a moving average of the weights with this decay (e.g. 0.999) and ship it in the bundle; 0 = none. May be turned on with --resume. Overrides transformerTrain.ema",
+      })
       .option('text-encoder', {
         type: 'string',
         describe: 'use a pretrained, frozen text encoder instead of the preset\'s: a local transformers.js model folder (config.json, tokenizer.json, onnx/) or a hub id already in the local cache',
@@ -53,6 +59,10 @@ export const trainTransformerCommand: CommandModule<GlobalArgs, Args> = {
     const train = await loadConfig(TransformerTrainSchema, args.config, 'transformerTrain');
     if (args.steps !== undefined) train.steps = positiveInt(args.steps, '--steps');
     if (args.batchSize !== undefined) train.batchSize = positiveInt(args.batchSize, '--batch-size');
+    if (args.ema !== undefined) {
+      if (!(args.ema >= 0 && args.ema < 1)) throw new UserError(`--ema must be in [0, 1), got ${args.ema}`);
+      train.ema = args.ema;
+    }
     const backend = await startBackend(args);
     const tokenizer = await loadTokenizer(args.tokenizer);
 

@@ -34,3 +34,42 @@ export function applyGuidance(cond: Float32Array, uncond: Float32Array, s: numbe
   }
   return result;
 }
+
+/**
+ * Guidance within the conditional model's plausible set: the adaptive plausibility constraint of
+ * contrastive decoding (Li et al., 2023), applied to classifier-free guidance. Guidance extrapolates
+ * away from the unconditional branch, and a token both branches find unlikely, but the unconditional
+ * one more so, can come out on top: an isolated speck that fits none of its neighbours. So in each
+ * row of `vocab` logits, a token whose conditional probability is below `alpha` times that of the
+ * row's most probable conditional token gets −∞; the others get uncond + s · (cond − uncond).
+ *
+ * `alpha` = 0 is plain `applyGuidance`; `alpha` = 1 keeps only the conditional argmax (and its ties).
+ * The conditional argmax always stays, so no row is left without a token. `out` may be `cond`.
+ */
+export function applyPlausibleGuidance(cond: Float32Array, uncond: Float32Array, s: number, vocab: number, alpha: number, out?: Float32Array): Float32Array {
+  if (!(alpha >= 0 && alpha <= 1)) throw new UserError(`plausibility must be in [0, 1], got ${alpha}`);
+  if (!Number.isInteger(vocab) || vocab < 1 || cond.length % vocab !== 0) {
+    throw new UserError(`guidance: ${cond.length} logits are not rows of ${vocab}`);
+  }
+  if (alpha === 0) return applyGuidance(cond, uncond, s, out);
+  if (cond.length !== uncond.length) throw new UserError(`guidance: conditional and unconditional logits differ in size (${cond.length} vs ${uncond.length})`);
+  if (!Number.isFinite(s)) throw new UserError(`guidance scale must be a finite number, got ${s}`);
+  const result = out ?? new Float32Array(cond.length);
+  const cut = Math.log(alpha);
+  for (let row = 0; row < cond.length; row += vocab) {
+    let max = -Infinity;
+    for (let i = row; i < row + vocab; i++) if (cond[i]! > max) max = cond[i]!;
+    const floor = max + cut; // p_c(i) / p_c(max) = exp(cond_i − max) ≥ alpha
+    // Decide every token of the row from `cond` before writing (out may be cond).
+    for (let i = row; i < row + vocab; i++) {
+      const c = cond[i]!;
+      if (c < floor) {
+        result[i] = -Infinity;
+        continue;
+      }
+      const u = uncond[i]!;
+      result[i] = s === 1 || c === u ? c : s * c + (1 - s) * u;
+    }
+  }
+  return result;
+}

@@ -10,7 +10,7 @@
 import { UserError } from '../errors.js';
 import { nextTurn } from '../event-loop.js';
 import { Rng } from '../random.js';
-import { applyGuidance } from './guidance.js';
+import { applyGuidance, applyPlausibleGuidance } from './guidance.js';
 import { decodeStepDetailed, lowestConfidence } from './sampling.js';
 import { checkSteps, choiceTemperature, DEFAULT_STEPS, guidanceAt, maskSchedule, type GuidanceSchedule } from './schedules.js';
 
@@ -215,6 +215,14 @@ export interface GuidedPredictOptions {
   schedule?: GuidanceSchedule;
   /** Decoding steps T (the same as given to parallelDecode). */
   steps: number;
+  /**
+   * Keep guidance within the conditional branch's plausible tokens: a token less than this share as
+   * probable as its row's most probable conditional token is ruled out (`applyPlausibleGuidance`).
+   * 0 (default) = off. Needs `vocab`.
+   */
+  plausibility?: number;
+  /** Logits per token (the row length of `cond`/`uncond`); needed with `plausibility`. */
+  vocab?: number;
 }
 
 /**
@@ -226,10 +234,14 @@ export function guidedPredict(o: GuidedPredictOptions): PredictFn {
   checkSteps(o.steps, 'decoding steps');
   const schedule = o.schedule ?? 'constant';
   guidanceAt(0, o.steps, { scale: o.scale, schedule }); // validates scale and schedule now
+  const alpha = o.plausibility ?? 0;
+  if (!(alpha >= 0 && alpha <= 1)) throw new UserError(`plausibility must be in [0, 1], got ${alpha}`);
+  if (alpha > 0 && !(o.vocab !== undefined && Number.isInteger(o.vocab) && o.vocab >= 1)) throw new UserError('plausibility needs the vocabulary size (vocab)');
   return async (tokens, step) => {
     const s = guidanceAt(step, o.steps, { scale: o.scale, schedule });
+    // Unguided steps (s = 1) sample the conditional model as it is: its own plausible set.
     if (s === 1 && o.predictCond) return await o.predictCond(tokens, step);
     const { cond, uncond } = await o.predictBoth(tokens, step);
-    return applyGuidance(cond, uncond, s, cond);
+    return alpha > 0 && s !== 1 ? applyPlausibleGuidance(cond, uncond, s, o.vocab!, alpha, cond) : applyGuidance(cond, uncond, s, cond);
   };
 }

@@ -43,6 +43,7 @@ export const SamplingDefaultsSchema = z.strictObject({
   guidance: z.number().min(0).optional(),
   temperature: z.number().min(0).optional(),
   choiceTemperature: z.number().min(0).optional(),
+  plausibility: z.number().min(0).max(1).optional(),
   polish: z.strictObject({ rounds: z.number().int().min(0), share: z.number().gt(0).max(1) }).optional(),
 });
 export type SamplingDefaults = z.infer<typeof SamplingDefaultsSchema>;

@@ -17,3 +17,15 @@ export function warmupCosine(step: number, s: LrSchedule): number {
   const progress = (step - s.warmup) / span;
   return min + 0.5 * (s.lr - min) * (1 + Math.cos(Math.PI * progress));
 }
+
+/**
+ * The decay of an exponential moving average of weights after `updates` updates:
+ * min(decay, (1 + updates) / (10 + updates)). Early on the average follows the weights closely
+ * (0.1 at the first update, 0.5 at the 8th), so it is not stuck near the initialisation; later it is
+ * `decay` (0.999 averages over about the last 1,000 steps).
+ */
+export function emaDecayAt(updates: number, decay: number): number {
+  if (!(decay >= 0 && decay < 1)) throw new RangeError(`EMA decay must be in [0, 1), got ${decay}`);
+  if (!Number.isInteger(updates) || updates < 0) throw new RangeError(`EMA updates must be a whole number ≥ 0, got ${updates}`);
+  return Math.min(decay, (1 + updates) / (10 + updates));
+}

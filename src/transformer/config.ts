@@ -39,6 +39,11 @@ export const TransformerTrainSchema = z.strictObject({
   condDropout: z.number().min(0).max(1).default(0.1),
   checkpointEvery: int().default(500),
   seed: z.number().int().nonnegative().default(0),
+  /**
+   * Keep an exponential moving average of the weights (transformer and text encoder) with this decay,
+   * and ship the average (0 = none). May be turned on when a run is resumed: it starts there.
+   */
+  ema: z.number().min(0).lt(1).default(0),
 });
 
 export type TransformerTrainConfig = z.infer<typeof TransformerTrainSchema>;

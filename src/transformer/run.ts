@@ -55,7 +55,8 @@ export interface TransformerRunResult {
 }
 
 function resumeKey(model: TransformerConfig, text: TextEncoderSpec, train: TransformerTrainConfig): unknown {
-  const { steps: _steps, checkpointEvery: _every, ...rest } = train;
+  // The step count, checkpoint spacing and EMA may change when a run is resumed.
+  const { steps: _steps, checkpointEvery: _every, ema: _ema, ...rest } = train;
   return { model, text, train: rest };
 }
 
@@ -104,11 +105,14 @@ export async function runTransformerTraining(opts: TransformerRunOptions): Promi
     const s = trainer.state();
     await saveTrainingCheckpoint(
       ckptDir,
-      { config: key, weights: s.weights, optimizer: s.optimizer, state: { step: s.step, random: s.random } },
+      { config: key, weights: s.weights, optimizer: s.optimizer, state: { step: s.step, random: s.random, ...(s.emaUpdates !== undefined ? { emaUpdates: s.emaUpdates } : {}) } },
       { extra: (dir) => text.save(path.join(dir, TEXT_PART)) },
     );
-    await saveCheckpoint(path.join(out, TRANSFORMER_PART), { config: model.config, weights: model.variables() });
-    await text.save(path.join(out, TEXT_PART));
+    // The bundle gets the average of the weights when there is one.
+    await trainer.withAverage(async () => {
+      await saveCheckpoint(path.join(out, TRANSFORMER_PART), { config: model.config, weights: model.variables() });
+      await text.save(path.join(out, TEXT_PART));
+    });
     await writeModelIndex(out, { parts: { [VQGAN_PART]: VQGAN_PART, [TEXT_PART]: TEXT_PART, [TRANSFORMER_PART]: TRANSFORMER_PART } });
   };
 
@@ -131,6 +135,7 @@ export async function runTransformerTraining(opts: TransformerRunOptions): Promi
       onStep: opts.onStep,
       shouldStop: opts.shouldStop,
     });
+    trainer.ema?.commit(); // the model returned is the bundle's
     return { model, text, ...result };
   } finally {
     trainer.dispose();
