@@ -41,6 +41,7 @@ const args = await yargs(hideBin(process.argv))
     type: 'string',
     describe: 'several settings, comma-separated "strength x iterations @ guidance", optionally followed by t<temperature> and s<steps per iteration>, e.g. 0.1x20@3,0.2x5@3t0.5s2 (replaces the single-setting flags)',
   })
+  .option('selection', { choices: ['random', 'least-likely'] as const, default: 'random' as const, describe: 'which tokens each iteration resamples (every setting of a sweep)' })
   .option('seed', { type: 'number', default: 1 })
   .option('backend', { type: 'string', default: 'onnx' })
   .option('threads', { type: 'number', default: 1 })
@@ -54,14 +55,15 @@ interface Setting {
   guidance: number;
   temperature: number;
   stepsPerIteration: number;
+  selection: 'random' | 'least-likely';
 }
 const settings: Setting[] = args.sweep
   ? args.sweep.split(',').map((s) => {
       const m = /^\s*([\d.]+)x(\d+)@([\d.]+)(?:t([\d.]+))?(?:s(\d+))?\s*$/.exec(s);
       if (!m) throw new Error(`--sweep: '${s}' is not strength x iterations @ guidance [t temperature] [s steps], e.g. 0.2x5@3 or 0.2x5@3t0.5s2`);
-      return { strength: Number(m[1]), iterations: Number(m[2]), guidance: Number(m[3]), temperature: m[4] === undefined ? args.temperature : Number(m[4]), stepsPerIteration: m[5] === undefined ? args.stepsPerIteration : Number(m[5]) };
+      return { strength: Number(m[1]), iterations: Number(m[2]), guidance: Number(m[3]), temperature: m[4] === undefined ? args.temperature : Number(m[4]), stepsPerIteration: m[5] === undefined ? args.stepsPerIteration : Number(m[5]), selection: args.selection };
     })
-  : [{ strength: args.strength, iterations: args.iterations, guidance: args.guidance, temperature: args.temperature, stepsPerIteration: args.stepsPerIteration }];
+  : [{ strength: args.strength, iterations: args.iterations, guidance: args.guidance, temperature: args.temperature, stepsPerIteration: args.stepsPerIteration, selection: args.selection }];
 
 const backend = await initBackend(args.backend as BackendChoice, { threads: args.threads });
 const judge = await loadClassifier(args.classifier);

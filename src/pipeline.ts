@@ -61,6 +61,7 @@ import {
   type GuidanceSchedule,
   guidedPredict,
   maskFreeEdit,
+  type EditSelection,
   maskTokens,
   type OutpaintLayout,
   outpaintLayout,
@@ -210,6 +211,8 @@ export interface MaskFreeOptions extends EditBase {
   iterations?: number;
   /** Decoding steps per round (default 1). `steps` is not used by this mode. */
   stepsPerIteration?: number;
+  /** Which tokens each round resamples: 'random' (default) or 'least-likely' under the prompt; see `maskFreeEdit`. */
+  selection?: EditSelection;
 }
 
 export type EditOptions = InpaintOptions | OutpaintOptions | MaskFreeOptions;
@@ -573,6 +576,7 @@ export class MaskgenPipeline {
             iterations: o.iterations,
             strength: o.strength ?? DEFAULT_EDIT_STRENGTH,
             stepsPerIteration: steps,
+            selection: o.selection,
             temperature: o.temperature ?? DEFAULT_EDIT_TEMPERATURE,
             choiceTemperatureStart: o.choiceTemperature ?? DEFAULT_CHOICE_TEMPERATURE,
             seed: batchSeed,

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { UserError } from '../src/errors.js';
-import { maskFreeEdit } from '../src/decoding/editing.js';
+import { leastLikelySelection, maskFreeEdit } from '../src/decoding/editing.js';
 import { guidedPredict, parallelDecode, type DecodeStepInfo } from '../src/decoding/parallel-decode.js';
 import { maskTokens } from '../src/decoding/regions.js';
 import { maskSchedule } from '../src/decoding/schedules.js';
@@ -179,6 +179,31 @@ describe('maskFreeEdit', () => {
     expect(Array.from((await run(5)).tokens)).toEqual(Array.from(a.tokens));
     expect(Array.from((await run(6)).tokens)).not.toEqual(Array.from(a.tokens));
     expect(start[0]).toBe(7);
+  });
+
+  it('least-likely selection picks the tokens that fit the prompt least, and leaves those that fit alone', async () => {
+    // leastLikelySelection on plain numbers: 1 grid of 4 tokens over 3 codes; the model's log-probability
+    // of each current token: position 0 (token 0) −0.55, 1 (token 2) −10, 2 (token 1) −5.5, 3 (token 0) −0.55.
+    const logits = new Float32Array([2, 0, 0, 0, 0, -8, 0, -5, 0, 2, 0, 0]);
+    expect(leastLikelySelection(new Int32Array([0, 2, 1, 0]), logits, 1, 4, 2)).toEqual([[1, 2]]);
+    expect(() => leastLikelySelection(new Int32Array(4), new Float32Array(5), 1, 4, 1)).toThrow(UserError);
+    // The model wants token 3 everywhere and rates a 3 already there as fitting: grid 0 is half 3s.
+    const B = 2;
+    const start = new Int32Array(B * N).fill(7);
+    for (let i = 0; i < N / 2; i++) start[i] = 3;
+    const toward3 = () => {
+      const l = new Float32Array(B * N * K);
+      for (let i = 0; i < B * N; i++) l[i * K + 3] = 10;
+      return l;
+    };
+    const chosen: number[][][] = [];
+    const res = await maskFreeEdit({ tokens: start, batch: B, n: N, k: K, maskId: MASK, predict: toward3, iterations: 2, strength: 0.25, temperature: 0, seed: 1, selection: 'least-likely', onIteration: (i) => void chosen.push(i.resampled) });
+    // Iteration 1 resamples the first 16 of grid 0's 7s (positions 32–47): the 3s are never touched.
+    expect(chosen[0]![0]).toEqual(Array.from({ length: 16 }, (_, i) => N / 2 + i));
+    expect(chosen[1]![0]).toEqual(Array.from({ length: 16 }, (_, i) => N / 2 + 16 + i));
+    expect(Array.from(res.tokens.subarray(0, N)).every((t) => t === 3)).toBe(true); // 32 + 2·16: all of grid 0 now fits
+    expect(Array.from(res.tokens.subarray(N)).filter((t) => t === 3)).toHaveLength(32);
+    await expect(maskFreeEdit({ tokens: start, batch: B, n: N, k: K, maskId: MASK, predict: toward3, seed: 1, selection: 'nope' as 'random' })).rejects.toThrow(UserError);
   });
 
   it('inpainting is parallelDecode from maskTokens: tokens outside the mask never change', async () => {

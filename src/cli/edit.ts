@@ -26,6 +26,7 @@ interface Args extends GlobalArgs {
   maskFree?: boolean;
   strength?: number;
   iterations?: number;
+  select?: 'random' | 'least-likely';
   paste: boolean;
   feather?: number;
   steps?: number;
@@ -118,6 +119,10 @@ export const editCommand: CommandModule<GlobalArgs, Args> = {
       .option('mask-free', { type: 'boolean', describe: 'mask-free editing: resample a random share of the tokens, repeatedly, toward the prompt' })
       .option('strength', { type: 'number', describe: `mask-free: fraction of the tokens resampled per iteration, in (0, 1] (default ${DEFAULT_EDIT_STRENGTH})` })
       .option('iterations', { type: 'number', describe: `mask-free: resampling iterations (default ${DEFAULT_EDIT_ITERATIONS})` })
+      .option('select', {
+        choices: ['random', 'least-likely'] as const,
+        describe: 'mask-free: which tokens each iteration resamples: a random share (default) or the share least likely under the prompt (those that do not fit it yet)',
+      })
       .option('paste', { type: 'boolean', default: true, describe: 'inpaint/outpaint: paste the original back outside the edited area with a feathered edge (--no-paste: keep the decoder\'s pixels)' })
       .option('feather', { type: 'number', describe: 'inpaint/outpaint: feather width in model pixels (default half a patch; 0 = hard edge)' })
       .option('steps', { type: 'number', describe: `parallel decoding steps (default ${DEFAULT_STEPS}; with --mask-free, per iteration, default 1)` })
@@ -138,7 +143,7 @@ export const editCommand: CommandModule<GlobalArgs, Args> = {
     if (given.length > 1) throw new UserError(`choose one edit, not ${given.join(' and ')}`);
     const mode = given[0]!;
     if (mode !== '--mask-free') {
-      for (const [v, flag] of [[args.strength, '--strength'], [args.iterations, '--iterations']] as const) {
+      for (const [v, flag] of [[args.strength, '--strength'], [args.iterations, '--iterations'], [args.select, '--select']] as const) {
         if (v !== undefined) throw new UserError(`${flag} is for --mask-free, not ${mode}`);
       }
     } else {
@@ -188,7 +193,7 @@ export const editCommand: CommandModule<GlobalArgs, Args> = {
         choiceTemperature: args.choiceTemperature,
       };
       const paste = { paste: args.paste, feather: args.feather ?? Math.max(1, Math.round(pipe.tokenizer.config.patchSize / 2)) };
-      const maskFree = { strength: args.strength ?? DEFAULT_EDIT_STRENGTH, iterations: iterations ?? DEFAULT_EDIT_ITERATIONS };
+      const maskFree = { strength: args.strength ?? DEFAULT_EDIT_STRENGTH, iterations: iterations ?? DEFAULT_EDIT_ITERATIONS, selection: args.select ?? 'random' };
       let bar: Progress | undefined;
       const common = { image, prompt: args.prompt, n, seed: args.seed, ...settings, onStep: (done: number, total: number) => (bar ??= progress('edit', total)).update(done) };
       // The edit, with the geometry in model pixels; `scaled` records it for the sidecar.

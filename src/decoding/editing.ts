@@ -7,7 +7,8 @@
 import { UserError } from '../errors.js';
 import { Rng } from '../random.js';
 import { DEFAULT_CHOICE_TEMPERATURE, itemRngs, parallelDecode, type PredictFn } from './parallel-decode.js';
-import { resampleSelection } from './regions.js';
+import { resampleCount, resampleSelection } from './regions.js';
+import { logSumExp, lowestConfidence } from './sampling.js';
 import { checkSteps } from './schedules.js';
 
 /**
@@ -37,6 +38,13 @@ export interface MaskFreeEditOptions {
   iterations?: number;
   /** Fraction of the tokens resampled per iteration, in (0, 1] (default 0.2). */
   strength?: number;
+  /**
+   * Which tokens each iteration resamples: 'random' (default; Muse: a fresh seeded random share) or
+   * 'least-likely' (the share the guided model finds least likely where they stand, given the whole
+   * grid: the tokens that do not fit the prompt change, those that fit stay; one more model call a
+   * round). See `leastLikelySelection`.
+   */
+  selection?: EditSelection;
   /** Decoding steps per iteration (default 1: the selected tokens are all resampled at once). */
   stepsPerIteration?: number;
   /** Sampling temperature (default 1). */
@@ -46,6 +54,22 @@ export interface MaskFreeEditOptions {
   seed: number;
   /** Called after every iteration with the tokens so far and each item's resampled positions. */
   onIteration?: (info: { iteration: number; iterations: number; tokens: Int32Array; resampled: number[][] }) => void | Promise<void>;
+}
+
+/** How mask-free editing picks the tokens it resamples each iteration. */
+export type EditSelection = 'random' | 'least-likely';
+
+/**
+ * The `count` positions of each of the B grids whose current token is least likely under `logits`
+ * ([B·N·V], the model's prediction with the grid as it is), sorted; ties go to the lower position.
+ */
+export function leastLikelySelection(tokens: Int32Array, logits: Float32Array, batch: number, n: number, count: number): number[][] {
+  const v = logits.length / (batch * n);
+  if (!Number.isInteger(v) || v < 1) throw new UserError(`mask-free edit: ${logits.length} logits are not ${batch}×${n} rows`);
+  const logProb = new Float64Array(batch * n);
+  for (let j = 0; j < batch * n; j++) logProb[j] = logits[j * v + tokens[j]!]! - logSumExp(logits, j * v, v);
+  const all = Array.from({ length: n }, (_, i) => i);
+  return lowestConfidence(logProb, n, Array.from({ length: batch }, () => all), count);
 }
 
 /**
@@ -69,8 +93,13 @@ export async function maskFreeEdit(o: MaskFreeEditOptions): Promise<{ tokens: In
   const selRngs = itemRngs(master.seed(), B);
   const decodeSeeds = new Rng(master.seed());
   let tokens: Int32Array = Int32Array.from(o.tokens);
+  const selection = o.selection ?? 'random';
+  if (selection !== 'random' && selection !== 'least-likely') throw new UserError(`mask-free edit: selection must be 'random' or 'least-likely', got '${String(selection)}'`);
   for (let it = 0; it < iterations; it++) {
-    const resampled = selRngs.map((rng) => resampleSelection(N, strength, rng));
+    const resampled =
+      selection === 'random'
+        ? selRngs.map((rng) => resampleSelection(N, strength, rng))
+        : leastLikelySelection(tokens, await o.predict(tokens, 0), B, N, resampleCount(N, strength));
     const start = Int32Array.from(tokens);
     resampled.forEach((positions, b) => {
       for (const i of positions) start[b * N + i] = maskId;
