@@ -11,7 +11,8 @@ interface ConvLayer {
   stride: number;
 }
 
-function leakyRelu<T extends tf.Tensor>(x: T): T {
+/** max(x, 0.2x). */
+export function leakyRelu<T extends tf.Tensor>(x: T): T {
   return tf.maximum(x, tf.mul(x, 0.2)) as T;
 }
 
