@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { describe, it } from 'vitest';
 import { GraphLayers } from '../src/nn/onnx-layers.js';
 import { fastTanh, patchify, unpatchify } from '../src/nn/layers.js';
-import { discriminatorHingeLoss, generatorHingeLoss, leakyRelu } from '../src/vqgan/discriminator.js';
+import { LEAKY_SLOPE, discriminatorHingeLoss, generatorHingeLoss, leakyRelu } from '../src/vqgan/discriminator.js';
 import { l2Normalize, stopGradient, straightThrough } from '../src/vqgan/quantizer.js';
 import { expectSameGradients, normal } from './helpers/tape.js';
 
@@ -63,7 +63,7 @@ describe('grad tape: the tokenizer’s ops against tfjs autograd', () => {
   });
 
   it('LeakyReLU (the discriminator’s max(x, 0.2x))', () => {
-    expectSameGradients({ x: normal([3, 4, 5], 8) }, (t, v) => t.leakyRelu(v.x!, 0.2), (x) => leakyRelu(x!));
+    expectSameGradients({ x: normal([3, 4, 5], 8) }, (t, v) => t.leakyRelu(v.x!, LEAKY_SLOPE), (x) => leakyRelu(x!));
   });
 
   it('the hinge losses of the discriminator and of the generator', () => {
