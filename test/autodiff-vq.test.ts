@@ -62,6 +62,14 @@ describe('grad tape: the tokenizer’s ops against tfjs autograd', () => {
     );
   });
 
+  it('Concat along the batch axis (real and fake images in one discriminator batch) and Split back', () => {
+    expectSameGradients(
+      { a: normal([2, 3, 4], 11), b: normal([3, 3, 4], 12) },
+      (t, v) => t.add(t.concat([v.a!, v.b!], 0), t.concat([t.split(t.concat([v.a!, v.a!], 2), 2, 2)[1]!, t.scale(v.b!, 2)], 0)),
+      (a, b) => tf.add(tf.concat([a!, b!], 0), tf.concat([a!, tf.mul(b!, 2)], 0)),
+    );
+  });
+
   it('LeakyReLU (the discriminator’s max(x, 0.2x))', () => {
     expectSameGradients({ x: normal([3, 4, 5], 8) }, (t, v) => t.leakyRelu(v.x!, LEAKY_SLOPE), (x) => leakyRelu(x!));
   });

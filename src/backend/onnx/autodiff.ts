@@ -7,7 +7,7 @@
  * backend's per-kernel path, see index.ts).
  *
  * The op set is what maskgen's models are made of (nn/layers.ts): 2-D Gemm, batched MatMul, Add and
- * Sub with broadcasting, scaling, Reshape, Transpose, Split, softmax over the last axis, LayerNorm
+ * Sub with broadcasting, scaling, Reshape, Transpose, Split, Concat, softmax over the last axis, LayerNorm
  * over the last axis, GELU as x·σ(αx), embedding Gather, 2-D convolution (NCHW, TF 'same' padding,
  * any stride), nearest ×2 upsampling, the pieces of L1/L2 and hinge losses (Abs, Square, mean,
  * Relu), LeakyReLU and tanh, and the VQ lookup's pieces (l2 normalisation, ArgMax, stop-gradient, the
@@ -162,6 +162,21 @@ export class GradTape {
       this.accumulate(x, () => this.g.node('Concat', all, { axis: { i: axis } }));
     });
     return outs;
+  }
+
+  /** xs joined along `axis`; each one's gradient is its slice of dy. */
+  concat(xs: readonly string[], axis: number): string {
+    const shapes = xs.map((x) => this.shape(x));
+    const out = [...shapes[0]!];
+    out[axis] = shapes.reduce((n, s) => n + s[axis]!, 0);
+    return this.op(this.g.node('Concat', xs, { axis: { i: axis } }), out, xs, (dy) => {
+      let start = 0;
+      xs.forEach((x, i) => {
+        const end = start + shapes[i]![axis]!;
+        this.accumulate(x, () => this.g.node('Slice', [dy, this.g.int64s([start]), this.g.int64s([end]), this.g.int64s([axis])]));
+        start = end;
+      });
+    });
   }
 
   /** Softmax over the last axis. */
