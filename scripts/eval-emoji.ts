@@ -19,6 +19,7 @@ import { accuracyOn, classifierFeatureStats, classify, fieldClasses, labelsFromF
 import { frechetDistance } from '../src/eval/frechet.js';
 import { hasCheckpoint } from '../src/io/checkpoint.js';
 import { MaskgenPipeline } from '../src/pipeline.js';
+import { speckShare } from '../src/eval/specks.js';
 import { samplerFlags, samplerOptions } from './sampler-flags.js';
 import { Rng } from '../src/random.js';
 
@@ -69,9 +70,16 @@ const counts = categories.map((_, k) => prompts.filter((p) => categoryOf.get(p) 
 const chance = Math.max(...counts) / prompts.length;
 
 const pipe = await MaskgenPipeline.load(args.bundle, { refiner: args.refine ? args.refiner : false });
+// Specks (src/eval/specks.ts) in the transformer's base images, beside the same count in the real
+// emoji at the base size, token-sized patches.
+const { imageSize: baseSize, patchSize } = pipe.tokenizer.config;
+const meanSpecks = (ims: Float32Array[]) => ims.reduce((s, im) => s + speckShare(im, baseSize, 3, patchSize), 0) / ims.length;
+const realBase = await loadImageFolder(args.data, { size: baseSize, channels: 3 });
+const realSpecks = meanSpecks(Array.from({ length: realBase.count }, (_, i) => imagesToFloat32(realBase, [i])));
+process.stderr.write(`specks in real emoji at ${baseSize} px: ${(100 * realSpecks).toFixed(2)}% of patches\n`);
 const refine = args.refine && pipe.refiner ? true : undefined;
 const sampler = samplerOptions(args);
-const results: Record<string, { accuracy: number; frechet: number; seconds: number }> = {};
+const results: Record<string, { accuracy: number; frechet: number; specks: number; seconds: number }> = {};
 for (const guidance of args.guidance.split(',').map(Number)) {
   const t0 = Date.now();
   const images = await pipe.generate({ prompts, n: 1, guidance, seed: args.seed, batchSize: 50, refine, ...sampler });
@@ -83,8 +91,9 @@ for (const guidance of args.guidance.split(',').map(Number)) {
   const pred = classify(judge.model, pixels, judge.config);
   const hits = images.filter((im, i) => pred[i] === categoryOf.get(im.prompt)).length;
   const frechet = frechetDistance(stats(pixels), realStats);
-  results[String(guidance)] = { accuracy: hits / images.length, frechet, seconds: (Date.now() - t0) / 1000 };
-  process.stderr.write(`guidance ${guidance}: ${(100 * hits / images.length).toFixed(1)}% in the prompted category, Fréchet distance to all real emoji ${frechet.toFixed(2)}\n`);
+  const specks = meanSpecks(images.map((im) => (im.base ?? im.image).data));
+  results[String(guidance)] = { accuracy: hits / images.length, frechet, specks, seconds: (Date.now() - t0) / 1000 };
+  process.stderr.write(`guidance ${guidance}: ${(100 * hits / images.length).toFixed(1)}% in the prompted category, Fréchet distance to all real emoji ${frechet.toFixed(2)}, specks ${(100 * specks).toFixed(2)}% of patches\n`);
 }
 pipe.dispose();
-process.stdout.write(JSON.stringify({ backend, bundle: args.bundle, prompts: prompts.length, categories, chance, classifierOnRealHeldOut: realAccuracy, sampler, guidance: results }) + '\n');
+process.stdout.write(JSON.stringify({ backend, bundle: args.bundle, prompts: prompts.length, categories, chance, classifierOnRealHeldOut: realAccuracy, realSpecks, sampler, guidance: results }) + '\n');
