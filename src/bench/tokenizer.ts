@@ -1,7 +1,7 @@
 /**
  * `maskgen bench tokenizer`: training, encoding and decoding speed of the ViT-VQGAN on this backend;
  * on onnx the compiled training step (one ONNX Runtime session) and the per-kernel one (tfjs
- * autograd) side by side, measured in the same run.
+ * autograd) side by side, measured in the same run, one step of each in turn.
  */
 import * as tf from '@tensorflow/tfjs';
 import { compiledByDefault } from '../backend/onnx/model-session.js';
@@ -9,7 +9,7 @@ import type { VqganConfig, VqganTrainConfig } from '../vqgan/config.js';
 import { vqganFlops } from '../vqgan/flops.js';
 import { VitVqgan } from '../vqgan/model.js';
 import { TokenizerTrainer } from '../vqgan/trainer.js';
-import { timeMedian } from './timing.js';
+import { timeInterleaved, timeMedian } from './timing.js';
 
 export interface TokenizerBench {
   backend: string;
@@ -36,15 +36,15 @@ export async function benchTokenizer(model: VqganConfig, train: VqganTrainConfig
   const adversarial = train.adversarial.weight > 0;
   const vq = new VitVqgan(model, 0);
   const images = tf.randomUniform([b, model.imageSize, model.imageSize, model.channels], 0, 1, 'float32', 1) as tf.Tensor4D;
-  const timeTraining = async (stepCompiled: boolean) => {
-    // Start the discriminator at once so that its cost is in the figure when it is configured.
-    const trainer = new TokenizerTrainer(vq, { ...train, adversarial: { ...train.adversarial, start: 0 } }, { compiled: stepCompiled });
-    const ms = await timeMedian(() => void trainer.trainStep(images), runs, 2);
-    trainer.dispose();
-    return ms;
-  };
-  const trainMs = await timeTraining(compiled);
-  const perKernelMs = compiled ? await timeTraining(false) : undefined;
+  // Start the discriminator at once so that its cost is in the figure when it is configured.
+  const trainer = (stepCompiled: boolean) => new TokenizerTrainer(vq, { ...train, adversarial: { ...train.adversarial, start: 0 } }, { compiled: stepCompiled });
+  // compiled and per-kernel steps taken in turn (on the same weights), so that a varying load weighs on both alike
+  const trainers: Record<string, TokenizerTrainer> = { perKernel: trainer(false) };
+  if (compiled) trainers.compiled = trainer(true);
+  const ms = await timeInterleaved(Object.fromEntries(Object.entries(trainers).map(([k, t]) => [k, () => void t.trainStep(images)])), runs, 2);
+  for (const t of Object.values(trainers)) t.dispose();
+  const trainMs = ms.compiled ?? ms.perKernel!;
+  const perKernelMs = compiled ? ms.perKernel : undefined;
   const tokens = vq.encode(images);
   const encodeMs = await timeMedian(() => {
     const t = vq.encode(images);
