@@ -167,7 +167,7 @@ export class TokenizerTrainer {
     const b = images.shape[0];
     const disc = this.adversarialOn() ? this.disc : undefined;
     const t = this.train;
-    const key = JSON.stringify([b, disc !== undefined, t.l2, t.l1, t.codebook, t.beta, t.adversarial.weight]);
+    const key = JSON.stringify([b, disc !== undefined, t.l2, t.l1, t.codebook, t.beta, t.adversarial.weight, t.adversarial.width]);
     const session = trainSession(this.model, key, () => tokenizerTrainGraph(this.model, t, b, disc));
     const { grads, sumSquares, out } = runTrainStep(session, trainGraphWeights(this.model, disc), { images: images.dataSync() as Float32Array });
     const gen: Record<string, tf.Tensor> = {};
