@@ -8,12 +8,24 @@ export function median(xs: number[]): number {
 
 /** Runs `fn` `warmup` times unmeasured, then `runs` times; returns the median milliseconds. */
 export async function timeMedian(fn: () => void | Promise<void>, runs: number, warmup = 1): Promise<number> {
-  for (let i = 0; i < warmup; i++) await fn();
-  const times: number[] = [];
+  return (await timeInterleaved({ fn }, runs, warmup)).fn;
+}
+
+/**
+ * Runs each of `fns` in turn, `warmup` rounds unmeasured then `runs` rounds; returns each one's
+ * median milliseconds. Interleaved, so that a load that comes and goes (other work on the machine)
+ * weighs on each alike and their ratio means something.
+ */
+export async function timeInterleaved<K extends string>(fns: Record<K, () => void | Promise<void>>, runs: number, warmup = 1): Promise<Record<K, number>> {
+  const names = Object.keys(fns) as K[];
+  for (let i = 0; i < warmup; i++) for (const k of names) await fns[k]();
+  const times = Object.fromEntries(names.map((k) => [k, [] as number[]])) as Record<K, number[]>;
   for (let i = 0; i < runs; i++) {
-    const t0 = performance.now();
-    await fn();
-    times.push(performance.now() - t0);
+    for (const k of names) {
+      const t0 = performance.now();
+      await fns[k]();
+      times[k].push(performance.now() - t0);
+    }
   }
-  return median(times);
+  return Object.fromEntries(names.map((k) => [k, median(times[k])])) as Record<K, number>;
 }

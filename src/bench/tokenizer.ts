@@ -1,15 +1,25 @@
-/** `maskgen bench tokenizer`: training, encoding and decoding speed of the ViT-VQGAN on this backend. */
+/**
+ * `maskgen bench tokenizer`: training, encoding and decoding speed of the ViT-VQGAN on this backend;
+ * on onnx the compiled training step (one ONNX Runtime session) and the per-kernel one (tfjs
+ * autograd) side by side, measured in the same run, one step of each in turn.
+ */
 import * as tf from '@tensorflow/tfjs';
+import { compiledByDefault } from '../backend/onnx/model-session.js';
 import type { VqganConfig, VqganTrainConfig } from '../vqgan/config.js';
 import { vqganFlops } from '../vqgan/flops.js';
 import { VitVqgan } from '../vqgan/model.js';
 import { TokenizerTrainer } from '../vqgan/trainer.js';
-import { timeMedian } from './timing.js';
+import { timeInterleaved, timeMedian } from './timing.js';
 
 export interface TokenizerBench {
   backend: string;
+  /** Whether the training step ran as one compiled ONNX Runtime session (the onnx backend) or as tfjs kernels. */
+  compiled: boolean;
   batchSize: number;
   msPerTrainStep: number;
+  /** When compiled: the per-kernel (tfjs autograd) step measured in the same run, and how many times slower it is. */
+  msPerTrainStepPerKernel?: number;
+  trainSpeedup?: number;
   trainImagesPerSec: number;
   encodeImagesPerSec: number;
   decodeImagesPerSec: number;
@@ -20,14 +30,21 @@ export interface TokenizerBench {
   adversarial: boolean;
 }
 
-export async function benchTokenizer(model: VqganConfig, train: VqganTrainConfig, runs = 5): Promise<TokenizerBench> {
+export async function benchTokenizer(model: VqganConfig, train: VqganTrainConfig, runs = 5, o: { compiled?: boolean } = {}): Promise<TokenizerBench> {
+  const compiled = o.compiled ?? compiledByDefault();
   const b = train.batchSize;
   const adversarial = train.adversarial.weight > 0;
-  // Start the discriminator at once so that its cost is in the figure when it is configured.
   const vq = new VitVqgan(model, 0);
-  const trainer = new TokenizerTrainer(vq, { ...train, adversarial: { ...train.adversarial, start: 0 } });
   const images = tf.randomUniform([b, model.imageSize, model.imageSize, model.channels], 0, 1, 'float32', 1) as tf.Tensor4D;
-  const trainMs = await timeMedian(() => void trainer.trainStep(images), runs, 2);
+  // Start the discriminator at once so that its cost is in the figure when it is configured.
+  const trainer = (stepCompiled: boolean) => new TokenizerTrainer(vq, { ...train, adversarial: { ...train.adversarial, start: 0 } }, { compiled: stepCompiled });
+  // compiled and per-kernel steps taken in turn (on the same weights), so that a varying load weighs on both alike
+  const trainers: Record<string, TokenizerTrainer> = { perKernel: trainer(false) };
+  if (compiled) trainers.compiled = trainer(true);
+  const ms = await timeInterleaved(Object.fromEntries(Object.entries(trainers).map(([k, t]) => [k, () => void t.trainStep(images)])), runs, 2);
+  for (const t of Object.values(trainers)) t.dispose();
+  const trainMs = ms.compiled ?? ms.perKernel!;
+  const perKernelMs = compiled ? ms.perKernel : undefined;
   const tokens = vq.encode(images);
   const encodeMs = await timeMedian(() => {
     const t = vq.encode(images);
@@ -40,14 +57,15 @@ export async function benchTokenizer(model: VqganConfig, train: VqganTrainConfig
     x.dispose();
   }, runs, 1);
   tf.dispose([images, tokens]);
-  trainer.dispose();
   vq.dispose();
   const f = vqganFlops(model);
   const gflops = (flops: number, ms: number) => (flops * b) / (ms * 1e6);
   return {
     backend: tf.getBackend(),
+    compiled,
     batchSize: b,
     msPerTrainStep: trainMs,
+    ...(perKernelMs === undefined ? {} : { msPerTrainStepPerKernel: perKernelMs, trainSpeedup: perKernelMs / trainMs }),
     trainImagesPerSec: (1000 * b) / trainMs,
     encodeImagesPerSec: (1000 * b) / encodeMs,
     decodeImagesPerSec: (1000 * b) / decodeMs,

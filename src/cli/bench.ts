@@ -17,6 +17,7 @@ interface TokenizerArgs extends GlobalArgs {
   batchSize?: number;
   runs: number;
   adversarial: boolean;
+  compiled: boolean;
 }
 
 const tokenizer: CommandModule<GlobalArgs, TokenizerArgs> = {
@@ -27,14 +28,21 @@ const tokenizer: CommandModule<GlobalArgs, TokenizerArgs> = {
       .option('config', { type: 'string', default: 'small', describe: 'preset name or config file (its vqgan and vqganTrain sections)' })
       .option('batch-size', { type: 'number', describe: 'override the batch size' })
       .option('runs', { type: 'number', default: 5, describe: 'measured runs (the median is reported)' })
-      .option('adversarial', { type: 'boolean', default: true, describe: 'include the discriminator in the training step when the config has one' }) as unknown as Argv<TokenizerArgs>,
+      .option('adversarial', { type: 'boolean', default: true, describe: 'include the discriminator in the training step when the config has one' })
+      .option('compiled', {
+        type: 'boolean',
+        default: true,
+        describe:
+          'on the onnx backend, train as one compiled ONNX Runtime session a step (generator and discriminator) and report the per-kernel step beside it ' +
+          '(--no-compiled: tfjs autograd only, one ORT call a kernel); encoding and decoding run as tfjs kernels either way',
+      }) as unknown as Argv<TokenizerArgs>,
   handler: handle(async (args: TokenizerArgs) => {
     const model = await loadConfig(VqganConfigSchema, args.config, 'vqgan');
     const train = await loadConfig(VqganTrainSchema, args.config, 'vqganTrain');
     if (args.batchSize !== undefined) train.batchSize = positiveInt(args.batchSize, '--batch-size');
     if (!args.adversarial) train.adversarial.weight = 0;
     await startBackend(args);
-    const result = await benchTokenizer(model, train, positiveInt(args.runs, '--runs'));
+    const result = await benchTokenizer(model, train, positiveInt(args.runs, '--runs'), { compiled: args.compiled && compiledByDefault() });
     process.stdout.write(JSON.stringify({ bench: 'tokenizer', config: args.config, ...result }) + '\n');
   }),
 };

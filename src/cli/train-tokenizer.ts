@@ -1,5 +1,6 @@
 /** `maskgen train-tokenizer`: trains the ViT-VQGAN on a data folder. */
 import type { Argv, CommandModule } from 'yargs';
+import { compiledByDefault } from '../backend/onnx/model-session.js';
 import { loadImageFolder } from '../data/imagefolder.js';
 import { UserError } from '../errors.js';
 import { loadConfig } from '../io/config.js';
@@ -17,6 +18,7 @@ interface Args extends GlobalArgs {
   batchSize?: number;
   limit?: number;
   channels?: number;
+  compiled: boolean;
 }
 
 export const trainTokenizerCommand: CommandModule<GlobalArgs, Args> = {
@@ -29,7 +31,14 @@ export const trainTokenizerCommand: CommandModule<GlobalArgs, Args> = {
       out: 'run folder: bundle part, checkpoints and logs go here',
     })
       .usage('$0 train-tokenizer --config C --data DIR --out RUN [--resume [latest-good]]')
-      .option('channels', { choices: [1, 3], type: 'number', describe: "override the preset's channels: 1 for grayscale data such as Fashion-MNIST, 3 for RGB" }) as unknown as Argv<Args>,
+      .option('channels', { choices: [1, 3], type: 'number', describe: "override the preset's channels: 1 for grayscale data such as Fashion-MNIST, 3 for RGB" })
+      .option('compiled', {
+        type: 'boolean',
+        default: true,
+        describe:
+          'on the onnx backend, compute each step (generator and, once it starts, the discriminator) in one compiled ONNX Runtime session; ' +
+          '--no-compiled: tfjs autograd, one ORT call a kernel (other backends always use tfjs autograd)',
+      }) as unknown as Argv<Args>,
   handler: handle(async (args: Args) => {
     const resume = resumeChoice(args.resume);
     const model = await loadConfig(VqganConfigSchema, args.config, 'vqgan');
@@ -60,6 +69,7 @@ export const trainTokenizerCommand: CommandModule<GlobalArgs, Args> = {
       resume,
       onWarning: warn,
       shouldStop: stop.requested,
+      compiled: args.compiled && compiledByDefault(),
       onStep: (step, m) => bar.report(step, { loss: m.loss, l2: m.l2, usage: m.usage, ...(m.dLoss ? { d: m.dLoss } : {}) }),
     });
     bar.stop();

@@ -161,13 +161,23 @@ export class GraphLayers {
    * to output.
    */
   outputGradients(value: string, seed: string, extra: readonly string[] = []): Record<string, string> {
+    return this.outputGradientsOf(value, seed, this.names(), 'grad_sq', extra);
+  }
+
+  /**
+   * The same for some of the weights (`names`), their squares summed into the output `sumName`
+   * (none when undefined): for a graph that trains two models on two losses (a generator and its
+   * discriminator), one backward pass each.
+   */
+  outputGradientsOf(value: string, seed: string, names: readonly string[], sumName: string | undefined, extra: readonly string[] = []): Record<string, string> {
     if (this.mode !== 'train') throw new Error('graph: gradients need weights as inputs (train mode)');
     const { g } = this;
-    const names = this.names();
     const grads = this.t.backward(value, seed, [...names, ...extra]);
     for (const name of names) g.output(grads[name]!, `grad:${name}`, 'float32', this.shape(name));
-    const squares = names.map((name) => g.node('ReduceSumSquare', [grads[name]!], { keepdims: { i: 0 } }));
-    g.output(g.node('Sum', squares), 'grad_sq', 'float32', []);
+    if (sumName !== undefined) {
+      const squares = names.map((name) => g.node('ReduceSumSquare', [grads[name]!], { keepdims: { i: 0 } }));
+      g.output(g.node('Sum', squares), sumName, 'float32', []);
+    }
     return grads;
   }
 

@@ -11,8 +11,12 @@ interface ConvLayer {
   stride: number;
 }
 
-function leakyRelu<T extends tf.Tensor>(x: T): T {
-  return tf.maximum(x, tf.mul(x, 0.2)) as T;
+/** The slope of the leaky ReLU below 0. */
+export const LEAKY_SLOPE = 0.2;
+
+/** max(x, 0.2x). */
+export function leakyRelu<T extends tf.Tensor>(x: T): T {
+  return tf.maximum(x, tf.mul(x, LEAKY_SLOPE)) as T;
 }
 
 export class PatchDiscriminator {
@@ -32,6 +36,11 @@ export class PatchDiscriminator {
       const s = p.scope(`conv${i}`);
       this.layers.push({ w: s.get('w', [k, k, cin, cout], { normal: Math.sqrt(2 / (k * k * cin)) * 0.5 }), b: s.get('b', [cout], 'zeros'), stride });
     });
+  }
+
+  /** Each layer's stride; layer i's weights are `conv{i}.w` [k, k, in, out] and `conv{i}.b`. */
+  get strides(): number[] {
+    return this.layers.map((l) => l.stride);
   }
 
   /** Patch logits [B, h, w, 1]. */

@@ -36,6 +36,8 @@ export interface TokenizerRunOptions {
   onCheckpoint?: (step: number) => void;
   /** Polled between steps; when true the run saves a checkpoint and returns early. */
   shouldStop?: () => boolean;
+  /** Compute each step in one compiled ONNX Runtime session (default: on the onnx backend; see trainer.ts). */
+  compiled?: boolean;
 }
 
 export interface TokenizerRunResult {
@@ -68,7 +70,7 @@ export async function runTokenizerTraining(opts: TokenizerRunOptions): Promise<T
   const exists = await checkResume(out, ckptDir, opts.resume);
 
   const model = new VitVqgan(cfg, train.seed);
-  const trainer = new TokenizerTrainer(model, train);
+  const trainer = new TokenizerTrainer(model, train, { compiled: opts.compiled });
   const key = resumeKey(cfg, train);
   // Random state of the run itself (the trainer's is in trainer.rngs); data order follows from the seed and step.
   const runRngs: Record<string, Rng> = train.augmentFlip ? { flip: new Rng(train.seed + 3) } : {};

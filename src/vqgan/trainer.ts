@@ -1,16 +1,22 @@
 /**
  * Training the ViT-VQGAN, one step at a time. Gradients are computed in `computeGrads` and applied in
  * `applyGrads`, so that data-parallel workers could average them in between. Knows nothing of files
- * or the CLI: checkpoints go through `state()` / `load()`.
+ * or the CLI: checkpoints go through `state()` / `load()`. On the onnx backend a step's gradients
+ * (both phases) come from one compiled ONNX Runtime session (onnx-train-graph.ts), elsewhere or with
+ * `compiled: false` from tfjs autograd; everything between steps (clipping, AdamW, code counts,
+ * dead-code restarts, state) is the same for both.
  */
 import * as tf from '@tensorflow/tfjs';
-import { AdamW, clipScale } from '../nn/optim.js';
+import { compiledByDefault } from '../backend/onnx/model-session.js';
+import { runTrainStep, trainSession } from '../backend/onnx/train-step.js';
+import { AdamW, clipScale, type KnownSquares } from '../nn/optim.js';
 import { warmupCosine } from '../nn/schedules.js';
 import { Rng, restoreRngs, saveRngs } from '../random.js';
 import type { VqganTrainConfig } from './config.js';
 import { PatchDiscriminator, discriminatorHingeLoss, generatorHingeLoss } from './discriminator.js';
 import { codeHistogram, codebookUsage } from './metrics.js';
 import type { VitVqgan } from './model.js';
+import { DISC_PREFIX, tokenizerTrainGraph, trainGraphWeights } from './onnx-train-graph.js';
 
 export interface TokenizerStepMetrics {
   loss: number;
@@ -37,6 +43,8 @@ export interface TokenizerGrads {
   /** Code ids chosen for this batch, and the normalized encoder outputs (candidates for restarts). */
   indices: Int32Array;
   latents: Float32Array;
+  /** The sum of the squares of `gen`, when the step computed it (compiled), so that clipping skips it. */
+  squares?: KnownSquares;
 }
 
 const LOSS_TERMS = ['loss', 'l2', 'l1', 'codebook', 'commit', 'gAdv', 'dLoss'] as const;
@@ -50,8 +58,14 @@ export class TokenizerTrainer {
   private readonly rng: Rng;
   /** The trainer's random generators by name (dead-code restarts): part of its state. */
   readonly rngs: Record<string, Rng>;
+  /**
+   * Whether a step's gradients (both phases, generator and discriminator) come from one compiled
+   * ONNX Runtime session (onnx-train-graph.ts) rather than tfjs autograd; default: on the onnx backend.
+   */
+  readonly compiled: boolean;
 
-  constructor(readonly model: VitVqgan, readonly train: VqganTrainConfig) {
+  constructor(readonly model: VitVqgan, readonly train: VqganTrainConfig, o: { compiled?: boolean } = {}) {
+    this.compiled = o.compiled ?? compiledByDefault();
     this.opt = new AdamW(model.variables(), { weightDecay: train.weightDecay, beta1: 0.9, beta2: 0.99 });
     if (train.adversarial.weight > 0) {
       this.disc = new PatchDiscriminator(model.config.channels, train.adversarial.width, train.seed + 1);
@@ -73,6 +87,7 @@ export class TokenizerTrainer {
 
   /** Forward and backward on one batch of images [B, H, W, C] in [0, 1]. */
   computeGrads(images: tf.Tensor4D): TokenizerGrads {
+    if (this.compiled) return this.compiledGrads(images);
     const t = this.train;
     const adv = this.adversarialOn();
     const disc = this.disc;
@@ -125,7 +140,7 @@ export class TokenizerTrainer {
   /** Clips and applies gradients, then does the step's dead-code bookkeeping. Disposes the grads. */
   applyGrads(g: TokenizerGrads): TokenizerStepMetrics {
     const lr = this.lr();
-    const clip = clipScale(g.gen, this.train.clip);
+    const clip = clipScale(g.gen, this.train.clip, g.squares);
     this.opt.apply(g.gen, lr, clip.scale);
     tf.dispose(Object.values(g.gen));
     if (g.disc && this.discOpt) {
@@ -145,6 +160,31 @@ export class TokenizerTrainer {
     }
     const m = Object.fromEntries(LOSS_TERMS.map((name, i) => [name, g.terms[i]!])) as Record<(typeof LOSS_TERMS)[number], number>;
     return { ...m, usage: codebookUsage(batchCounts), gradNorm: clip.norm, lr, restarted };
+  }
+
+  /** The same loss terms, gradients, ids and latents from one compiled session (one per batch size and phase). */
+  private compiledGrads(images: tf.Tensor4D): TokenizerGrads {
+    const b = images.shape[0];
+    const disc = this.adversarialOn() ? this.disc : undefined;
+    const t = this.train;
+    const key = JSON.stringify([b, disc !== undefined, t.l2, t.l1, t.codebook, t.beta, t.adversarial.weight, t.adversarial.width]);
+    const session = trainSession(this.model, key, () => tokenizerTrainGraph(this.model, t, b, disc));
+    const { grads, sumSquares, out } = runTrainStep(session, trainGraphWeights(this.model, disc), { images: images.dataSync() as Float32Array });
+    const gen: Record<string, tf.Tensor> = {};
+    const discGrads: Record<string, tf.Tensor> = {};
+    for (const [name, grad] of Object.entries(grads)) {
+      if (name.startsWith(DISC_PREFIX)) discGrads[name.slice(DISC_PREFIX.length)] = grad;
+      else gen[name] = grad;
+    }
+    const scalar = (name: string) => (out[name] ? (out[name] as Float32Array)[0]! : 0);
+    return {
+      gen,
+      disc: disc ? discGrads : undefined,
+      terms: LOSS_TERMS.map(scalar),
+      indices: out.ids as Int32Array,
+      latents: out.latents as Float32Array,
+      squares: { sum: sumSquares, names: new Set(Object.keys(gen)) },
+    };
   }
 
   trainStep(images: tf.Tensor4D): TokenizerStepMetrics {

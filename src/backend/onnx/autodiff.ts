@@ -7,12 +7,14 @@
  * backend's per-kernel path, see index.ts).
  *
  * The op set is what maskgen's models are made of (nn/layers.ts): 2-D Gemm, batched MatMul, Add and
- * Sub with broadcasting, scaling, Reshape, Transpose, Split, softmax over the last axis, LayerNorm
+ * Sub with broadcasting, scaling, Reshape, Transpose, Split, Concat, softmax over the last axis, LayerNorm
  * over the last axis, GELU as x·σ(αx), embedding Gather, 2-D convolution (NCHW, TF 'same' padding,
- * any stride), nearest ×2 upsampling, and the pieces of L1/L2 losses (Abs, Square, mean). Each
- * backward is the textbook formula written in plain ONNX ops (the inference build of ORT has no
- * gradient ops); test/transformer-compiled-train.test.ts holds a whole transformer's gradients and
- * test/autodiff-conv.test.ts each convolutional op's to tfjs autograd.
+ * any stride), nearest ×2 upsampling, the pieces of L1/L2 and hinge losses (Abs, Square, mean,
+ * Relu), LeakyReLU and tanh, and the VQ lookup's pieces (l2 normalisation, ArgMax, stop-gradient, the
+ * straight-through estimator). Each backward is the textbook formula written in plain ONNX ops (the
+ * inference build of ORT has no gradient ops); test/transformer-compiled-train.test.ts holds a whole
+ * transformer's gradients, test/autodiff-conv.test.ts each convolutional op's and
+ * test/autodiff-vq.test.ts each of the tokenizer's to tfjs autograd.
  *
  * The tape is also the op interface of inference graphs (nn/onnx-layers.ts): values nothing tracked
  * depends on record no backward, so a tape with weights baked as constants writes the same forward
@@ -162,6 +164,21 @@ export class GradTape {
     return outs;
   }
 
+  /** xs joined along `axis`; each one's gradient is its slice of dy. */
+  concat(xs: readonly string[], axis: number): string {
+    const shapes = xs.map((x) => this.shape(x));
+    const out = [...shapes[0]!];
+    out[axis] = shapes.reduce((n, s) => n + s[axis]!, 0);
+    return this.op(this.g.node('Concat', xs, { axis: { i: axis } }), out, xs, (dy) => {
+      let start = 0;
+      xs.forEach((x, i) => {
+        const end = start + shapes[i]![axis]!;
+        this.accumulate(x, () => this.g.node('Slice', [dy, this.g.int64s([start]), this.g.int64s([end]), this.g.int64s([axis])]));
+        start = end;
+      });
+    });
+  }
+
   /** Softmax over the last axis. */
   softmax(x: string): string {
     const y = this.g.softmax(x);
@@ -270,6 +287,74 @@ export class GradTape {
     return this.op(g.reshape(spread, [n, c, 2 * h, 2 * w]), [n, c, 2 * h, 2 * w], [x], (dy) => {
       this.accumulate(x, () => g.node('ReduceSum', [g.reshape(dy, [n, c, h, 2, w, 2]), g.int64s([3, 5])], { keepdims: { i: 0 } }));
     });
+  }
+
+  /**
+   * Each row of x (over its last axis) divided by its l2 norm, x · rsqrt(Σx² + 1e-12) (quantizer.ts
+   * l2Normalize). Its gradient is r · (dy − y · Σ(dy · y)), r = rsqrt(Σx² + 1e-12).
+   */
+  l2Normalize(x: string): string {
+    const { g } = this;
+    const sum = g.node('ReduceSum', [g.node('Mul', [x, x]), g.int64s([-1])], { keepdims: { i: 1 } });
+    const r = g.node('Reciprocal', [g.node('Sqrt', [g.node('Add', [sum, this.scalar(1e-12)])])]);
+    const y = g.node('Mul', [x, r]);
+    return this.op(y, this.known(x), [x], (dy) => {
+      this.accumulate(x, () => {
+        const dot = g.node('ReduceSum', [g.node('Mul', [dy, y]), g.int64s([-1])], { keepdims: { i: 1 } });
+        return g.node('Mul', [r, g.node('Sub', [dy, g.node('Mul', [y, dot])])]);
+      });
+    });
+  }
+
+  /** The index of the largest entry along `axis` (int64, the axis dropped); no gradient passes. */
+  argMax(x: string, axis: number): string {
+    const s = this.known(x);
+    const y = this.g.node('ArgMax', [x], { axis: { i: axis }, keepdims: { i: 0 } });
+    if (s) this.shapes.set(y, s.filter((_, i) => i !== (axis < 0 ? s.length + axis : axis)));
+    return y;
+  }
+
+  /** x, with no gradient passing back (quantizer.ts stopGradient). */
+  stopGradient(x: string): string {
+    const y = this.g.node('Identity', [x]);
+    const s = this.known(x);
+    if (s) this.shapes.set(y, [...s]);
+    return y;
+  }
+
+  /** Forward `q`, the gradient straight to `z` (quantizer.ts straightThrough: z + sg(q − z)). */
+  straightThrough(z: string, q: string): string {
+    return this.op(this.g.node('Identity', [q]), this.known(q), [z], (dy) => this.accumulate(z, () => dy));
+  }
+
+  /** tanh(x) (layers.ts fastTanh computes it as 2σ(2x) − 1); its gradient is dy · (1 − y²). */
+  tanh(x: string): string {
+    const { g } = this;
+    const y = g.node('Tanh', [x]);
+    return this.op(y, this.known(x), [x], (dy) => {
+      this.accumulate(x, () => g.node('Mul', [dy, g.node('Sub', [this.scalar(1), g.node('Mul', [y, y])])]));
+    });
+  }
+
+  /** max(x, 0); its gradient is dy where x > 0 (0 at 0, as tfjs's). */
+  relu(x: string): string {
+    const { g } = this;
+    return this.op(g.node('Relu', [x]), this.known(x), [x], (dy) => {
+      this.accumulate(x, () => g.node('Mul', [dy, g.node('Cast', [g.node('Greater', [x, this.scalar(0)])], { to: { i: 1 } })]));
+    });
+  }
+
+  /** max(x, αx) for 0 < α < 1; its gradient is dy where x ≥ 0, α·dy below (tfjs's maximum sends it to x at a tie). */
+  leakyRelu(x: string, alpha: number): string {
+    const { g } = this;
+    return this.op(g.node('LeakyRelu', [x], { alpha: { f: alpha } }), this.known(x), [x], (dy) => {
+      this.accumulate(x, () => g.node('Mul', [dy, g.node('Where', [g.node('Less', [x, this.scalar(0)]), this.scalar(alpha), this.scalar(1)])]));
+    });
+  }
+
+  /** x + c for a constant c. */
+  shift(x: string, c: number): string {
+    return this.op(this.g.node('Add', [x, this.scalar(c)]), this.known(x), [x], (dy) => this.accumulate(x, () => dy));
   }
 
   /** float32 one-hot rows [R, depth] of int32 `indices` [R]. */
