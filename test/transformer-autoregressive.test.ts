@@ -16,6 +16,7 @@ import { logitsFunction, nextTokenFunction } from '../src/transformer/inference.
 import { shiftRight } from '../src/transformer/masking.js';
 import { causalBias, MaskedTransformer, type TextContext } from '../src/transformer/model.js';
 import { stepSelfBias } from '../src/transformer/onnx-step-graph.js';
+import { errorLine, lastJson, runMaskgen } from './helpers/cli.js';
 import { COLOURS, dominantColour } from './helpers/shapes.js';
 import { trainTinyPipeline } from './helpers/tiny-pipeline.js';
 import { expectCloseRelative, scrambleWeights } from './helpers/weights.js';
@@ -171,5 +172,16 @@ describe('a tiny autoregressive pipeline', () => {
     console.log(`autoregressive tiny pipeline: ${hits}/${images.length} images of the prompted colour`);
     expect(hits / images.length).toBeGreaterThan(0.5); // chance: 25%
     await expect(pipe.variations({ image: images[0]!.image })).rejects.toThrow(/autoregressive/);
+  });
+
+  it('bench generate takes the bundle: N token-by-token steps, compiled with the key/value cache on onnx, the same fields as a masked bundle', async () => {
+    const bundle = path.join(tmp, 'run');
+    const r = await runMaskgen(tmp, ['--backend', 'onnx', 'bench', 'generate', '--bundle', bundle, '--images', '2', '--runs', '1', '--prompt', 'a red square']);
+    expect(r.code).toBe(0);
+    const j = lastJson(r.stdout);
+    expect([j.bench, j.decoding, j.compiled, j.steps, j.images, j.guidance]).toEqual(['generate', 'autoregressive', true, 16, 2, 3]);
+    for (const field of ['msPerImage', 'msPerStep', 'imagesPerSec', 'gflops']) expect(j[field]).toBeGreaterThan(0);
+    const bad = await runMaskgen(tmp, ['bench', 'generate', '--bundle', bundle, '--no-compiled']);
+    expect([bad.code, errorLine(bad.stderr)]).toEqual([1, expect.stringMatching(/^maskgen: error: --no-compiled times the random model only/)]);
   });
 });
