@@ -107,13 +107,13 @@ export function nextTokenFunction(model: MaskedTransformer, text: TextContext, b
     }
     const out = step!.run({ ...feeds, token: tokens, position: Int32Array.of(t), self_bias: stepSelfBias(batch, n, t, selfBias) });
     for (let i = 0; i < depth; i++) {
-      const k = out[`k.${i}`] as Float32Array;
-      const v = out[`v.${i}`] as Float32Array;
+      const kt = out[`k.${i}`] as Float32Array;
+      const vt = out[`v.${i}`] as Float32Array;
       const pastK = cache[`past_k.${i}`]!;
       const pastV = cache[`past_v.${i}`]!;
       // k.i [B, H, dh, 1] → column t of [B, H, dh, N]; v.i [B, H, 1, dh] → row t of [B, H, N, dh]
-      for (let r = 0; r < k.length; r++) pastK[r * n + t] = k[r]!;
-      for (let bh = 0; bh < batch * heads; bh++) pastV.set(v.subarray(bh * dh, (bh + 1) * dh), (bh * n + t) * dh);
+      for (let r = 0; r < kt.length; r++) pastK[r * n + t] = kt[r]!;
+      for (let bh = 0; bh < batch * heads; bh++) pastV.set(vt.subarray(bh * dh, (bh + 1) * dh), (bh * n + t) * dh);
     }
     return out.logits as Float32Array;
   };
