@@ -12,6 +12,7 @@ export interface SamplerFlags {
   guidanceSchedule?: 'constant' | 'linear';
   plausibility?: number;
   polish?: string;
+  topK?: number;
 }
 
 export function samplerFlags<T>(y: Argv<T>): Argv<T & SamplerFlags> {
@@ -21,7 +22,8 @@ export function samplerFlags<T>(y: Argv<T>): Argv<T & SamplerFlags> {
     .option('choice-temperature', { type: 'number' })
     .option('guidance-schedule', { choices: ['constant', 'linear'] as const })
     .option('plausibility', { type: 'number', describe: "guide only among tokens at least this share as probable as the prompt's most probable one (0 = off)" })
-    .option('polish', { type: 'string', describe: 'ROUNDS,SHARE: re-mask and resample the least probable tokens after decoding' }) as Argv<T & SamplerFlags>;
+    .option('polish', { type: 'string', describe: 'ROUNDS,SHARE: re-mask and resample the least probable tokens after decoding' })
+    .option('top-k', { type: 'number', describe: 'autoregressive bundles: sample among the k most likely tokens only (default: all)' }) as Argv<T & SamplerFlags>;
 }
 
 /** The flags as `generate` options (only those given). */
@@ -34,6 +36,7 @@ export function samplerOptions(a: SamplerFlags): Partial<GenerateOptions> {
     guidanceSchedule: a.guidanceSchedule,
     plausibility: a.plausibility,
     polish: rounds ? { rounds, share: share! } : undefined,
+    topK: a.topK,
   };
   return Object.fromEntries(Object.entries(out).filter(([, v]) => v !== undefined));
 }

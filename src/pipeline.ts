@@ -35,7 +35,7 @@ import { parseConfig } from './io/config.js';
 import { assignWeights } from './io/tensors.js';
 import { loadTextEncoder, type TextEncoder } from './text/encoder.js';
 import { TransformerConfigSchema } from './transformer/config.js';
-import { logitsFunction } from './transformer/inference.js';
+import { logitsFunction, nextTokenFunction } from './transformer/inference.js';
 import { MaskedTransformer } from './transformer/model.js';
 import { TEXT_PART, TRANSFORMER_PART } from './transformer/run.js';
 import { editImage, type EditOptions, type EditResult } from './pipelines/edit.js';
@@ -282,14 +282,15 @@ export class MaskgenPipeline {
     const n = this.transformer.tokens;
     const k = this.transformer.config.codebookSize;
     const scale = o.guidance ?? DEFAULT_GUIDANCE;
+    // autoregressive: one position a step (a key/value cache), the step's input tokens [B] → logits [B·K]
+    const autoregressive = this.transformer.config.objective === 'autoregressive';
+    if (autoregressive && o.regions?.length) throw new UserError('paint-with-words (--region) needs a masked bundle; this one is autoregressive');
     // Text for both branches, encoded once: rows [cond prompts ; negative or null prompt].
     const both = this.text.encode([...prompts, ...prompts.map(() => negative)]);
     const cond = this.text.encode(prompts);
     const dispose = () => tf.dispose([both.embeddings, both.keyBias, cond.embeddings, cond.keyBias]);
     try {
-      const logitsBoth = logitsFunction(this.transformer, both, 2 * b);
-      const logitsCond = logitsFunction(this.transformer, cond, b);
-      const twice = new Int32Array(2 * b * n);
+      const twice = new Int32Array(2 * b * (autoregressive ? 1 : n));
       // Paint-with-words: the conditional rows' cross-attention bias at step t (none on the unconditional ones).
       const painted = o.regions?.length ? this.paintBias(prompts, o.regions, both.length) : undefined;
       const strength = o.regionStrength ?? DEFAULT_REGION_STRENGTH;
@@ -301,6 +302,17 @@ export class MaskgenPipeline {
         for (let i = 0; i < painted.length; i++) out[i] = w * painted[i]!;
         return out;
       };
+      let modelBoth: (tokens: Int32Array, step: number) => Float32Array;
+      let modelCond: (tokens: Int32Array, step: number) => Float32Array;
+      if (autoregressive) {
+        modelBoth = nextTokenFunction(this.transformer, both, 2 * b);
+        modelCond = nextTokenFunction(this.transformer, cond, b);
+      } else {
+        const logitsBoth = logitsFunction(this.transformer, both, 2 * b);
+        const logitsCond = logitsFunction(this.transformer, cond, b);
+        modelBoth = (tokens, step) => logitsBoth(tokens, biasAt(step, biasBoth));
+        modelCond = (tokens, step) => logitsCond(tokens, biasAt(step, biasCond));
+      }
       const predict = guidedPredict({
         steps,
         scale,
@@ -309,12 +321,13 @@ export class MaskgenPipeline {
         vocab: k,
         predictBoth: (tokens, step) => {
           twice.set(tokens);
-          twice.set(tokens, b * n);
-          const logits = logitsBoth(twice, biasAt(step, biasBoth));
-          const half = b * n * k;
+          twice.set(tokens, tokens.length);
+          const logits = modelBoth(twice, step);
+          const half = logits.length / 2;
           return { cond: logits.subarray(0, half), uncond: logits.subarray(half) };
         },
-        predictCond: (tokens, step) => logitsCond(tokens, biasAt(step, biasCond)),
+        // an autoregressive step extends its branch's cache, so every step must run the same branches
+        predictCond: autoregressive && scale !== 1 ? undefined : modelCond,
       });
       return { predict, dispose };
     } catch (err) {

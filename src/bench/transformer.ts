@@ -3,6 +3,8 @@
  * generation speed on this backend, at any configuration — by default the PyTorch peer's (width
  * 256, 6 layers, 4 heads, 64 image tokens, 16 text tokens, codebook 512, batch 32; one image with 12
  * steps and classifier-free guidance). Text embeddings are a fixed random context, as in the peer.
+ * `benchGenerateBundle` times a bundle's own transformer and text encoder instead, masked or
+ * autoregressive, through `MaskgenPipeline.sampleTokens` (what `maskgen generate` runs).
  */
 import * as tf from '@tensorflow/tfjs';
 import { DEFAULT_CHOICE_TEMPERATURE, guidedPredict, parallelDecode } from '../decoding/index.js';
@@ -13,6 +15,7 @@ import { compiledByDefault } from '../backend/onnx/model-session.js';
 import { logitsFunction } from '../transformer/inference.js';
 import { MaskedTransformer } from '../transformer/model.js';
 import { TransformerTrainer } from '../transformer/trainer.js';
+import type { MaskgenPipeline } from '../pipeline.js';
 import { timeMedian } from './timing.js';
 
 export const PEER_CONFIG: TransformerConfig = { codebookSize: 512, grid: 8, width: 256, depth: 6, heads: 4, mlpRatio: 4, textDim: 256 };
@@ -92,6 +95,8 @@ export async function benchTrainTransformer(config: TransformerConfig, batchSize
 
 export interface GenerateBench {
   backend: string;
+  /** Parallel decoding of a masked model, or token by token (an autoregressive bundle: `steps` = N, with the key/value cache when compiled). */
+  decoding: 'parallel' | 'autoregressive';
   /** Whether the model ran as one compiled ONNX Runtime session per step (the onnx backend) or as tfjs kernels. */
   compiled: boolean;
   config: TransformerConfig;
@@ -108,7 +113,7 @@ export interface GenerateBench {
  * Generation of `images` images together (token sampling included, pixel decoding not), through the
  * same model call as `maskgen generate` (on onnx: the compiled forward pass, compiled in the warm-up run).
  */
-export async function benchGenerate(config: TransformerConfig, images: number, steps: number, textTokens: number, runs = 5, compiled = compiledByDefault()): Promise<GenerateBench> {
+export async function benchGenerate(config: TransformerConfig, images: number, steps: number, textTokens: number, runs = 5, compiled = compiledByDefault(), guidance = 3): Promise<GenerateBench> {
   const model = new MaskedTransformer(config, 0);
   const text = new FixedText(config.textDim, textTokens);
   const both = text.encode(Array.from({ length: 2 * images }, () => ''));
@@ -119,7 +124,7 @@ export async function benchGenerate(config: TransformerConfig, images: number, s
   const generateOnce = async () => {
     const predict = guidedPredict({
       steps,
-      scale: 3,
+      scale: guidance,
       predictBoth: (tokens) => {
         twice.set(tokens);
         twice.set(tokens, images * n);
@@ -135,14 +140,49 @@ export async function benchGenerate(config: TransformerConfig, images: number, s
   text.dispose();
   return {
     backend: tf.getBackend(),
+    decoding: 'parallel',
     compiled,
     config,
     images,
     steps,
-    guidance: 3,
+    guidance,
     msPerImage: ms / images,
     msPerStep: ms / steps,
     imagesPerSec: (images * 1000) / ms,
     gflops: (transformerFlops(config, textTokens) * 2 * images * steps) / (ms * 1e6),
+  };
+}
+
+/**
+ * `images` images of `prompt` generated together by a bundle's transformer (its text encoder's
+ * encoding included, pixel decoding not), with `guidance` and the bundle's sampling settings, as
+ * `maskgen generate` makes them: `steps` parallel steps for a masked bundle, N token-by-token steps
+ * for an autoregressive one. GFLOP/s counts a masked step as one full forward pass of each branch
+ * and an autoregressive image as one (its key/value cache computes each position once).
+ */
+export async function benchGenerateBundle(
+  pipe: MaskgenPipeline,
+  o: { images: number; steps: number; guidance: number; prompt: string; runs: number },
+): Promise<GenerateBench> {
+  const config = pipe.transformer.config;
+  const autoregressive = config.objective === 'autoregressive';
+  const steps = autoregressive ? pipe.transformer.tokens : o.steps;
+  const prompts = Array.from({ length: o.images }, () => o.prompt);
+  await pipe.text.prepare?.([o.prompt, '']);
+  const sampling = pipe.samplingOf({ steps, guidance: o.guidance });
+  const ms = await timeMedian(async () => void (await pipe.sampleTokens(prompts, '', 1, sampling)), o.runs, 1);
+  const passes = autoregressive ? 1 : steps;
+  return {
+    backend: tf.getBackend(),
+    decoding: autoregressive ? 'autoregressive' : 'parallel',
+    compiled: compiledByDefault(),
+    config,
+    images: o.images,
+    steps,
+    guidance: o.guidance,
+    msPerImage: ms / o.images,
+    msPerStep: ms / steps,
+    imagesPerSec: (o.images * 1000) / ms,
+    gflops: (transformerFlops(config, pipe.text.maxLength) * (o.guidance === 1 ? 1 : 2) * o.images * passes) / (ms * 1e6),
   };
 }

@@ -4,7 +4,10 @@ import { benchRefine } from '../bench/refiner.js';
 import { benchTokenizer } from '../bench/tokenizer.js';
 import { RefinerConfigSchema, RefinerTrainSchema } from '../diffusion-refiner/config.js';
 import { z } from 'zod';
-import { PEER_CONFIG, benchGenerate, benchTrainTransformer } from '../bench/transformer.js';
+import { PEER_CONFIG, benchGenerate, benchGenerateBundle, benchTrainTransformer } from '../bench/transformer.js';
+import { UserError } from '../errors.js';
+import { resolveBundle } from '../io/bundle.js';
+import { MaskgenPipeline } from '../pipeline.js';
 import { TransformerConfigSchema } from '../transformer/config.js';
 import { loadConfig } from '../io/config.js';
 import { VqganConfigSchema, VqganTrainSchema } from '../vqgan/config.js';
@@ -61,6 +64,12 @@ interface TransformerArgs extends GlobalArgs {
   compiled: boolean;
 }
 
+interface GenerateArgs extends TransformerArgs {
+  bundle?: string;
+  prompt: string;
+  guidance: number;
+}
+
 function transformerOptions(y: Argv<GlobalArgs>, training: boolean): Argv<TransformerArgs> {
   return y
     .option('width', { type: 'number', default: PEER_CONFIG.width, describe: 'transformer width' })
@@ -105,13 +114,41 @@ const trainTransformer: CommandModule<GlobalArgs, TransformerArgs> = {
   }),
 };
 
-const generate: CommandModule<GlobalArgs, TransformerArgs> = {
+const generate: CommandModule<GlobalArgs, GenerateArgs> = {
   command: 'generate',
-  describe: 'generation with parallel decoding and classifier-free guidance: ms per image and per step',
-  builder: (y: Argv<GlobalArgs>) => transformerOptions(y, false),
-  handler: handle(async (args: TransformerArgs) => {
+  describe: 'generation with classifier-free guidance: ms per image and per step, of a random model at a configuration or of a bundle (masked: parallel decoding; autoregressive: token by token)',
+  builder: (y: Argv<GlobalArgs>) =>
+    transformerOptions(y, false)
+      .option('bundle', {
+        type: 'string',
+        coerce: resolveBundle,
+        describe:
+          "time this bundle's transformer and text encoder instead of a random model (the configuration flags are then unused): a masked bundle decodes in --steps parallel steps, an autoregressive one (transformer config objective: autoregressive) token by token, N steps, with the key/value cache on the onnx backend",
+      })
+      .option('prompt', { type: 'string', default: 'a picture', describe: 'with --bundle: the prompt of every image' })
+      .option('guidance', { type: 'number', default: 3, describe: 'classifier-free guidance scale' })
+      .example('$0 bench generate --images 16', "the peer's configuration, random weights, 16 images in 12 steps")
+      .example('$0 bench generate --bundle runs/fmnist --images 16 --steps 8', 'a masked bundle in 8 parallel steps')
+      .example('$0 bench generate --bundle runs/ar-fmnist --images 16', 'an autoregressive bundle, token by token') as unknown as Argv<GenerateArgs>,
+  handler: handle(async (args: GenerateArgs) => {
+    if (!Number.isFinite(args.guidance)) throw new UserError(`--guidance must be a number, got ${args.guidance}`);
+    const images = positiveInt(args.images, '--images');
+    const steps = positiveInt(args.steps, '--steps');
+    const runs = positiveInt(args.runs, '--runs');
+    if (args.bundle !== undefined) {
+      if (!args.compiled) throw new UserError('--no-compiled times the random model only; a bundle runs as `maskgen generate` does (compiled on the onnx backend)');
+      await startBackend(args);
+      const pipe = await MaskgenPipeline.load(args.bundle, { refiner: false });
+      try {
+        const r = await benchGenerateBundle(pipe, { images, steps, guidance: args.guidance, prompt: args.prompt, runs });
+        process.stdout.write(JSON.stringify({ bench: 'generate', bundle: args.bundle, ...r }) + '\n');
+      } finally {
+        pipe.dispose();
+      }
+      return;
+    }
     await startBackend(args);
-    const r = await benchGenerate(transformerConfig(args), positiveInt(args.images, '--images'), positiveInt(args.steps, '--steps'), positiveInt(args.textTokens, '--text-tokens'), positiveInt(args.runs, '--runs'), args.compiled && compiledByDefault());
+    const r = await benchGenerate(transformerConfig(args), images, steps, positiveInt(args.textTokens, '--text-tokens'), runs, args.compiled && compiledByDefault(), args.guidance);
     process.stdout.write(JSON.stringify({ bench: 'generate', ...r }) + '\n');
   }),
 };

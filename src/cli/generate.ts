@@ -64,7 +64,8 @@ export const generateCommand: CommandModule<GlobalArgs, Args> = {
           'image tokens in the box and the text tokens of that word of the prompt, falling with the mask ratio over the steps (eDiff-I). ' +
           'Needs the built-in text encoder.\n\n' +
           'An autoregressive bundle (train-transformer --objective autoregressive) decodes token by token in raster order ' +
-          '(one model call a token, with guidance): --steps and --choice-temperature are unused, --top-k is used.',
+          '(one model call a token, with guidance; on the onnx backend each call is one position with a key/value cache): ' +
+          '--steps and --choice-temperature are unused, --top-k is used; no --region, editing or variations.',
       )
       .option('prompt', { type: 'string', array: true, describe: 'a prompt (repeat for several)' })
       .option('prompts', { type: 'string', describe: 'a text file with one prompt per line' })

@@ -1,7 +1,8 @@
 /**
  * Token-by-token decoding of an autoregressive (Parti-style) transformer, the baseline parallel
  * decoding is measured against: N model calls for N tokens, in raster order. Model-free like
- * parallelDecode: the caller's `predict` (already guided) maps the shifted-right grids to logits.
+ * parallelDecode: the caller's `predict` (already guided) maps each step's input token to the
+ * logits at that position (transformer/inference.ts `nextTokenFunction`: a key/value cache).
  */
 import { UserError } from '../errors.js';
 import type { PredictFn } from './parallel-decode.js';
@@ -14,9 +15,9 @@ export interface AutoregressiveDecodeOptions {
   n: number;
   /** Codebook size K. */
   k: number;
-  /** The start token (the [MASK] id); also fills the positions not yet decoded, which the causal mask hides. */
+  /** The start token (the [MASK] id): the input at position 0. */
   bos: number;
-  /** Input grids [B, N] (start token, then the tokens so far, shifted right) at step i → logits [B, N, V ≥ K]; step i reads row i. */
+  /** Step i's input tokens [B] (the start token at i = 0, then the tokens drawn at i − 1) → the logits at position i [B, V ≥ K]. */
   predict: PredictFn;
   /** Sampling temperature (default 1; 0 = argmax). */
   temperature?: number;
@@ -44,15 +45,15 @@ export async function autoregressiveDecode(o: AutoregressiveDecodeOptions): Prom
   if (!Number.isFinite(temperature) || temperature < 0) throw new UserError(`temperature must be a number ≥ 0, got ${temperature}`);
   const rngs = itemRngs(o.seed, B);
   const tokens = new Int32Array(B * N);
-  const input = new Int32Array(B * N).fill(o.bos);
+  const input = new Int32Array(B).fill(o.bos);
   for (let i = 0; i < N; i++) {
     const logits = await o.predict(input, i);
-    if (logits.length % (B * N) !== 0 || logits.length / (B * N) < k) throw new UserError(`decoding step ${i}: predict returned ${logits.length} logits, expected [${B}, ${N}, ≥${k}]`);
-    const V = logits.length / (B * N);
+    if (logits.length % B !== 0 || logits.length / B < k) throw new UserError(`decoding step ${i}: predict returned ${logits.length} logits, expected [${B}, ≥${k}]`);
+    const V = logits.length / B;
     for (let b = 0; b < B; b++) {
-      const t = sampleRow(topKRow(logits, (b * N + i) * V, k, topK), 0, k, temperature, rngs[b]!);
+      const t = sampleRow(topKRow(logits, b * V, k, topK), 0, k, temperature, rngs[b]!);
       tokens[b * N + i] = t;
-      if (i + 1 < N) input[b * N + i + 1] = t;
+      input[b] = t;
     }
     if (o.onStep) await o.onStep({ step: i, steps: N, tokens });
   }

@@ -21,6 +21,22 @@ import { GradTape } from '../backend/onnx/autodiff.js';
 import type { GraphBuilder } from '../backend/onnx/graph-builder.js';
 import { GELU_K } from './fused-kernels.js';
 
+/** An attention's keys [B, H, dh, S] (laid out for q·k) and values [B, H, S, dh] over S positions. */
+export interface KeysValues {
+  k: string;
+  v: string;
+  s: number;
+}
+
+/** What `attend` needs besides the keys and values: `keyBias` [B, S] added to the scores ([B, T, S] with `perQueryBias`). */
+export interface AttentionShape {
+  batch: number;
+  t: number;
+  heads: number;
+  keyBias?: string;
+  perQueryBias?: boolean;
+}
+
 /** The LayerNorm epsilon of layers.ts. */
 export const LN_EPS = 1e-5;
 
@@ -92,43 +108,81 @@ export class GraphLayers {
    * (`x` itself for self-attention), `keyBias` [B, S] added to the scores when given ([B, T, S],
    * per query, with `perQueryBias`).
    */
-  attention(x: string, context: string, a: { batch: number; t: number; s: number; heads: number; keyBias?: string; perQueryBias?: boolean }, scope: string): string {
+  attention(x: string, context: string, a: AttentionShape & { s: number }, scope: string): string {
+    return this.attend(x, this.keysValues(context, a.batch, a.s, a.heads, scope), a, scope);
+  }
+
+  /**
+   * The keys and values attention `scope` makes of `context` [B·S, Dc]: what a key/value cache
+   * keeps (autoregressive decoding) and what cross-attention to a fixed text can compute once.
+   */
+  keysValues(context: string, batch: number, s: number, heads: number, scope: string): KeysValues {
     const { t } = this;
+    const dh = this.shape(`${scope}.q.w`)[1]! / heads;
+    // kv's columns are [k heads | v heads]
+    const [kw, vw] = this.pieces(`${scope}.kv.w`, [`${scope}.k.w`, `${scope}.v.w`]);
+    const [kb, vb] = this.pieces(`${scope}.kv.b`, [`${scope}.k.b`, `${scope}.v.b`]);
+    const heads4 = (y: string, perm: number[]) => t.transpose(t.reshape(y, [batch, s, heads, dh]), perm);
+    return { k: heads4(t.gemm(context, kw!, kb!), [0, 2, 3, 1]), v: heads4(t.gemm(context, vw!, vb!), [0, 2, 1, 3]), s };
+  }
+
+  /**
+   * Attention `scope` of `x` [B·T, D] over keys and values already made (`keysValues`): one set, or
+   * several read as one, concatenated along the positions (a cache of past positions and the
+   * current ones) — their scores are, their keys and values need not be copied together.
+   */
+  attend(x: string, kv: KeysValues | readonly KeysValues[], a: AttentionShape, scope: string): string {
+    const { t, g } = this;
     const d = this.shape(`${scope}.q.w`)[1]!;
     const h = a.heads;
     const dh = d / h;
-    // the 1/√dh scale folded into q's weights; kv's columns are [k heads | v heads]
+    const parts = Array.isArray(kv) ? kv : [kv as KeysValues];
+    const s = parts.reduce((sum, p) => sum + p.s, 0);
+    // the 1/√dh scale folded into q's weights
     const scale = 1 / Math.sqrt(dh);
     const [qw] = this.pieces(`${scope}.q.w`, [`${scope}.q.w·scale`], scale);
     const [qb] = this.pieces(`${scope}.q.b`, [`${scope}.q.b·scale`], scale);
-    const [kw, vw] = this.pieces(`${scope}.kv.w`, [`${scope}.k.w`, `${scope}.v.w`]);
-    const [kb, vb] = this.pieces(`${scope}.kv.b`, [`${scope}.k.b`, `${scope}.v.b`]);
-    const q = t.gemm(x, qw!, qb!);
-    const k = t.gemm(context, kw!, kb!);
-    const v = t.gemm(context, vw!, vb!);
-    const heads = (y: string, len: number, perm: number[]) => t.transpose(t.reshape(y, [a.batch, len, h, dh]), perm);
-    let scores = t.matMul(heads(q, a.t, [0, 2, 1, 3]), heads(k, a.s, [0, 2, 3, 1])); // [B, H, T, S]
-    if (a.keyBias) scores = t.add(scores, t.reshape(a.keyBias, [a.batch, 1, a.perQueryBias ? a.t : 1, a.s]));
-    const out = t.matMul(t.softmax(scores), heads(v, a.s, [0, 2, 1, 3])); // [B, H, T, dh]
+    const q = t.transpose(t.reshape(t.gemm(x, qw!, qb!), [a.batch, a.t, h, dh]), [0, 2, 1, 3]);
+    const partScores = parts.map((p) => t.matMul(q, p.k)); // [B, H, T, S_i]
+    let scores = partScores.length === 1 ? partScores[0]! : g.node('Concat', partScores, { axis: { i: 3 } });
+    if (a.keyBias) scores = t.add(scores, t.reshape(a.keyBias, [a.batch, 1, a.perQueryBias ? a.t : 1, s]));
+    const weights = t.softmax(scores);
+    let out: string; // [B, H, T, dh]
+    if (parts.length === 1) out = t.matMul(weights, parts[0]!.v);
+    else {
+      const split = g.nodeOutputs('Split', [weights, g.int64s(parts.map((p) => p.s))], parts.length, { axis: { i: 3 } });
+      out = g.node('Sum', parts.map((p, i) => g.matMul(split[i]!, p.v)));
+    }
     return this.linear(t.reshape(t.transpose(out, [0, 2, 1, 3]), [a.batch * a.t, d]), `${scope}.proj`);
   }
 
   /**
-   * A pre-LN block (layers.ts Block): self-attention, cross-attention to `context` [B·S, Dc] when the
-   * block has one, MLP, each residual.
+   * A pre-LN block (layers.ts Block): self-attention, cross-attention to `context` [B·S, Dc] (or its
+   * keys and values, made once) when the block has one, MLP, each residual. `selfKeys`, when given,
+   * turns the block's own keys and values into those its self-attention reads (a key/value cache:
+   * the past positions' before them).
    */
   block(
     x: string,
-    a: { batch: number; t: number; heads: number; context?: { value: string; length: number; bias: string; perQueryBias?: boolean }; selfBias?: string },
+    a: {
+      batch: number;
+      t: number;
+      heads: number;
+      context?: { value: string | KeysValues; length: number; bias: string; perQueryBias?: boolean };
+      selfBias?: string;
+      selfKeys?: (own: KeysValues) => KeysValues | readonly KeysValues[];
+    },
     scope: string,
   ): string {
     const { t } = this;
     const n = this.layerNorm(x, `${scope}.ln1`);
-    // selfBias: [B, T, T] added to the self-attention's scores (a causal mask)
-    x = t.add(x, this.attention(n, n, { batch: a.batch, t: a.t, s: a.t, heads: a.heads, keyBias: a.selfBias, perQueryBias: true }, `${scope}.attn`));
+    const own = this.keysValues(n, a.batch, a.t, a.heads, `${scope}.attn`);
+    // selfBias: [B, T, S] added to the self-attention's scores (a causal mask)
+    x = t.add(x, this.attend(n, a.selfKeys ? a.selfKeys(own) : own, { batch: a.batch, t: a.t, heads: a.heads, keyBias: a.selfBias, perQueryBias: true }, `${scope}.attn`));
     if (a.context && this.has(`${scope}.cross.q.w`)) {
       const c = a.context;
-      x = t.add(x, this.attention(this.layerNorm(x, `${scope}.ln_cross`), c.value, { batch: a.batch, t: a.t, s: c.length, heads: a.heads, keyBias: c.bias, perQueryBias: c.perQueryBias }, `${scope}.cross`));
+      const kv = typeof c.value === 'string' ? this.keysValues(c.value, a.batch, c.length, a.heads, `${scope}.cross`) : c.value;
+      x = t.add(x, this.attend(this.layerNorm(x, `${scope}.ln_cross`), kv, { batch: a.batch, t: a.t, heads: a.heads, keyBias: c.bias, perQueryBias: c.perQueryBias }, `${scope}.cross`));
     }
     return t.add(x, this.mlp(this.layerNorm(x, `${scope}.ln2`), `${scope}.mlp`));
   }
