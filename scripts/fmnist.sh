@@ -14,10 +14,11 @@ $M data import-fashion-mnist --split test --out data/fmnist-test
 stage tokenizer $M train-tokenizer $B --config small --channels 1 --data data/fmnist-train --out runs/fmnist-tok --steps 3000
 $M reconstruct $B --bundle runs/fmnist-tok --data data/fmnist-test --limit 2000 --json
 stage transformer $M train-transformer $B --config small --data data/fmnist-train --tokenizer runs/fmnist-tok --out runs/fmnist --steps 2000
+# Continued to 4,000 steps (a new cosine horizon) with an EMA of the weights, which the bundle ships.
+stage transformer-continued $M train-transformer $B --config small --data data/fmnist-train --tokenizer runs/fmnist-tok --out runs/fmnist --resume --steps 4000 --ema 0.999
 # The sampler sweep behind the shipped settings (README: "The shipped Fashion-MNIST model").
-npx tsx scripts/eval-fmnist.ts $B --bundle runs/fmnist --classifier runs/fmnist-classifier --per-class 50 --guidance 1,2,3,5
-npx tsx scripts/eval-fmnist.ts $B --bundle runs/fmnist --classifier runs/fmnist-classifier --per-class 50 --guidance 2,3 --temperature 1.3
-npx tsx scripts/eval-fmnist.ts $B --bundle runs/fmnist --classifier runs/fmnist-classifier --per-class 50 --guidance 3 --polish 2,0.15
+npx tsx scripts/eval-fmnist.ts $B --bundle runs/fmnist --classifier runs/fmnist-classifier --per-class 50 --guidance 1.5,2,3
+npx tsx scripts/eval-edit-fmnist.ts $B --bundle runs/fmnist --selection least-likely --per-pair 20 --sweep 0.1x8@6t0.5,0.1x10@6t0.5
 stage export $M export --bundle runs/fmnist --out models/maskgen-fmnist-small --float16 \
-  --sampling "${SAMPLING:-{\"guidance\":3}}" \
+  --sampling "${SAMPLING:-{\"guidance\":2}}" \
   --credit "Trained on Fashion-MNIST (c) Zalando SE, MIT License, https://github.com/zalandoresearch/fashion-mnist (Debian package dataset-fashion-mnist)"

@@ -8,7 +8,7 @@ import path from 'node:path';
 import sharp from 'sharp';
 import type { Argv, CommandModule } from 'yargs';
 import { ImageReadError, makeGrid, readImage, writePng, type RawImage } from '../data/images.js';
-import { boxToPixelMask, DEFAULT_EDIT_GUIDANCE, DEFAULT_EDIT_ITERATIONS, DEFAULT_EDIT_STRENGTH, DEFAULT_EDIT_TEMPERATURE, DEFAULT_STEPS, type OutpaintLayout, parseBox, parseExtend, type PixelBox } from '../decoding/index.js';
+import { boxToPixelMask, DEFAULT_EDIT_GUIDANCE, DEFAULT_EDIT_SELECTION, DEFAULT_EDIT_ITERATIONS, DEFAULT_EDIT_STRENGTH, DEFAULT_EDIT_TEMPERATURE, DEFAULT_STEPS, type OutpaintLayout, parseBox, parseExtend, type PixelBox } from '../decoding/index.js';
 import { UserError } from '../errors.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { type EditOptions, MaskgenPipeline } from '../pipeline.js';
@@ -121,7 +121,7 @@ export const editCommand: CommandModule<GlobalArgs, Args> = {
       .option('iterations', { type: 'number', describe: `mask-free: resampling iterations (default ${DEFAULT_EDIT_ITERATIONS})` })
       .option('select', {
         choices: ['random', 'least-likely'] as const,
-        describe: 'mask-free: which tokens each iteration resamples: a random share (default) or the share least likely under the prompt (those that do not fit it yet)',
+        describe: 'mask-free: which tokens each iteration resamples: the share least likely under the prompt (default: those that do not fit it yet) or a random share (Muse)',
       })
       .option('paste', { type: 'boolean', default: true, describe: 'inpaint/outpaint: paste the original back outside the edited area with a feathered edge (--no-paste: keep the decoder\'s pixels)' })
       .option('feather', { type: 'number', describe: 'inpaint/outpaint: feather width in model pixels (default half a patch; 0 = hard edge)' })
@@ -193,7 +193,7 @@ export const editCommand: CommandModule<GlobalArgs, Args> = {
         choiceTemperature: args.choiceTemperature,
       };
       const paste = { paste: args.paste, feather: args.feather ?? Math.max(1, Math.round(pipe.tokenizer.config.patchSize / 2)) };
-      const maskFree = { strength: args.strength ?? DEFAULT_EDIT_STRENGTH, iterations: iterations ?? DEFAULT_EDIT_ITERATIONS, selection: args.select ?? 'random' };
+      const maskFree = { strength: args.strength ?? DEFAULT_EDIT_STRENGTH, iterations: iterations ?? DEFAULT_EDIT_ITERATIONS, selection: args.select ?? DEFAULT_EDIT_SELECTION };
       let bar: Progress | undefined;
       const common = { image, prompt: args.prompt, n, seed: args.seed, ...settings, onStep: (done: number, total: number) => (bar ??= progress('edit', total)).update(done) };
       // The edit, with the geometry in model pixels; `scaled` records it for the sidecar.

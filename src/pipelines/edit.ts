@@ -27,9 +27,11 @@
  *     The original pixels are then pasted back over the old area with a feathered edge, as for
  *     inpainting (`paste: false` turns it off).
  *   - `'mask-free'` (Muse §4.2): from the image's own tokens, `iterations` rounds (default 10) each
- *     re-mask a fresh seeded random `strength` fraction (default 0.2) of the tokens and resample
- *     them with guidance (default 6, temperature 0.5) toward the prompt (`maskFreeEdit`), so the image moves toward the prompt
- *     while most of its layout stays. `stepsPerIteration` decoding steps per round (default 1).
+ *     re-mask a `strength` fraction (default 0.1) of the tokens — those least likely under the
+ *     prompt (`selection: 'least-likely'`, default) or a fresh seeded random share (`'random'`, as
+ *     Muse) — and resample them with guidance (default 6, temperature 0.5) toward the prompt
+ *     (`maskFreeEdit`), so the image moves toward the prompt while most of its layout stays.
+ *     `stepsPerIteration` decoding steps per round (default 1).
  *
  * Every edit is deterministic by `seed` (images are made in batches of `batchSize`, batch i seeded
  * with seed + its first image's index, as `generate` does), and returns, per image, the final
@@ -99,13 +101,13 @@ export interface OutpaintOptions extends EditBase {
 
 export interface MaskFreeOptions extends EditBase {
   mode: 'mask-free';
-  /** Fraction of the tokens resampled per iteration, in (0, 1] (default 0.2). */
+  /** Fraction of the tokens resampled per iteration, in (0, 1] (default 0.1). */
   strength?: number;
   /** Resampling rounds (default 10). */
   iterations?: number;
   /** Decoding steps per round (default 1). `steps` is not used by this mode. */
   stepsPerIteration?: number;
-  /** Which tokens each round resamples: 'random' (default) or 'least-likely' under the prompt; see `maskFreeEdit`. */
+  /** Which tokens each round resamples: 'least-likely' under the prompt (default) or 'random'; see `maskFreeEdit`. */
   selection?: EditSelection;
 }
 
