@@ -21,13 +21,13 @@ beforeAll(async () => {
 afterAll(() => pipe?.dispose());
 
 describe('the shipped model', () => {
-  it('has every part, float16 weights, credits, and fits in 40 MB', async () => {
+  it('has every part, float16 weights, credits, and fits in 20 MB', async () => {
     const index = await readModelIndex(bundle);
     expect(Object.keys(index.parts).sort()).toEqual(['refiner', 'text-encoder', 'transformer', 'vqgan']);
     expect(index.dtype).toBe('float16');
     expect(index.credits?.join(' ')).toMatch(/Twemoji.*CC-BY 4\.0/);
     expect(index.credits?.join(' ')).toMatch(/Noto.*Apache/);
-    expect(await bytesUnder(bundle)).toBeLessThan(40e6);
+    expect(await bytesUnder(bundle)).toBeLessThan(20e6);
     expect(pipe.refiner).toBeDefined();
   });
 

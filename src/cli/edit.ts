@@ -27,6 +27,7 @@ interface Args extends GlobalArgs {
   strength?: number;
   iterations?: number;
   select?: 'random' | 'least-likely';
+  plausibility?: number;
   paste: boolean;
   feather?: number;
   steps?: number;
@@ -119,6 +120,10 @@ export const editCommand: CommandModule<GlobalArgs, Args> = {
       .option('mask-free', { type: 'boolean', describe: 'mask-free editing: resample a random share of the tokens, repeatedly, toward the prompt' })
       .option('strength', { type: 'number', describe: `mask-free: fraction of the tokens resampled per iteration, in (0, 1] (default ${DEFAULT_EDIT_STRENGTH})` })
       .option('iterations', { type: 'number', describe: `mask-free: resampling iterations (default ${DEFAULT_EDIT_ITERATIONS})` })
+      .option('plausibility', {
+        type: 'number',
+        describe: "guide only among tokens at least this share as probable as the prompt's most probable one (0 = off; default: the bundle's, else 0)",
+      })
       .option('select', {
         choices: ['random', 'least-likely'] as const,
         describe: 'mask-free: which tokens each iteration resamples: the share least likely under the prompt (default: those that do not fit it yet) or a random share (Muse)',
@@ -152,6 +157,7 @@ export const editCommand: CommandModule<GlobalArgs, Args> = {
     }
     const n = positiveInt(args.n, '--n');
     const steps = args.steps === undefined ? undefined : positiveInt(args.steps, '--steps');
+    if (args.plausibility !== undefined && !(args.plausibility >= 0 && args.plausibility <= 1)) throw new UserError(`--plausibility must be in [0, 1], got ${args.plausibility}`);
     const iterations = args.iterations === undefined ? undefined : positiveInt(args.iterations, '--iterations');
     if (args.strength !== undefined && !(args.strength > 0 && args.strength <= 1)) throw new UserError(`--strength must be in (0, 1], got ${args.strength}`);
     if (args.feather !== undefined && (!Number.isInteger(args.feather) || args.feather < 0)) throw new UserError(`--feather must be a whole number of pixels ≥ 0, got ${args.feather}`);
@@ -191,6 +197,7 @@ export const editCommand: CommandModule<GlobalArgs, Args> = {
         negativePrompt: args.negativePrompt,
         temperature: args.temperature ?? (modeName === 'mask-free' ? DEFAULT_EDIT_TEMPERATURE : 1),
         choiceTemperature: args.choiceTemperature,
+        plausibility: args.plausibility ?? pipe.sampling.plausibility ?? 0,
       };
       const paste = { paste: args.paste, feather: args.feather ?? Math.max(1, Math.round(pipe.tokenizer.config.patchSize / 2)) };
       const maskFree = { strength: args.strength ?? DEFAULT_EDIT_STRENGTH, iterations: iterations ?? DEFAULT_EDIT_ITERATIONS, selection: args.select ?? DEFAULT_EDIT_SELECTION };

@@ -154,7 +154,9 @@ export interface EditResult {
  * Edits an image toward a prompt: inpainting, outpainting or mask-free editing (see the top of
  * this file); `MaskgenPipeline.edit`. The same options and seed give the same result.
  */
-export async function editImage(pipe: MaskgenPipeline, o: EditOptions): Promise<EditResult> {
+export async function editImage(pipe: MaskgenPipeline, options: EditOptions): Promise<EditResult> {
+  // The bundle's plausibility constraint applies to edits too (its guidance and steps are generation's).
+  const o = { ...options, plausibility: options.plausibility ?? pipe.sampling.plausibility };
   const { imageSize: size, patchSize: patch } = pipe.tokenizer.config;
   const original = tokenizerImage(pipe, o.image, 'the image to edit');
   if (o.prompt.trim() === '') throw new UserError('the prompt is empty');
