@@ -167,7 +167,7 @@ describe('maskFreeEdit', () => {
     };
     const resampledPerIt: number[][] = [];
     const run = (seed: number) =>
-      maskFreeEdit({ tokens: start, batch: B, n: N, k: K, maskId: MASK, predict: toward3, iterations: 3, strength: 0.125, temperature: 0, seed, onIteration: (i) => void resampledPerIt.push(i.resampled.map((r) => r.length)) });
+      maskFreeEdit({ tokens: start, batch: B, n: N, k: K, maskId: MASK, predict: toward3, iterations: 3, strength: 0.125, temperature: 0, seed, selection: 'random', onIteration: (i) => void resampledPerIt.push(i.resampled.map((r) => r.length)) });
     const a = await run(5);
     expect(resampledPerIt).toEqual([[8, 8], [8, 8], [8, 8]]);
     for (let b = 0; b < B; b++) {
