@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The PyTorch peer of `maskgen bench train-transformer` and `maskgen bench generate`.
+"""The PyTorch peer of `maskgen bench train-transformer`, `maskgen bench generate` and `maskgen bench tokenizer`.
 
 The same masked transformer as src/transformer/model.ts (token embedding with [MASK], row + column
 positions, pre-LN blocks with self-attention, cross-attention to 16 fixed random text tokens and a
@@ -10,6 +10,13 @@ that both can be measured on the same machine in the same run:
 
     apt-get install python3-torch          # Debian's PyTorch 1.13 (CPU)
     /usr/bin/python3 scripts/bench-pytorch-peer.py [--threads 2] [--runs 5]
+    /usr/bin/python3 scripts/bench-pytorch-peer.py --model tokenizer   # the ViT-VQGAN, small preset
+
+The tokenizer peer is src/vqgan/model.ts at the `small` preset (32 px, patch 4, width 128, 3 encoder
+and 4 decoder pre-LN blocks, a 512-code factorized l2-normalized codebook in 16 dimensions, straight-
+through), trained at batch 16 on L2 + L1 + codebook + 0.25 commitment + 0.05 hinge adversarial loss
+with the patch discriminator (4 convolutions, width 32, LeakyReLU 0.2) and its own hinge step: both
+phases of `bench tokenizer` with the discriminator on.
 
 Not part of the test suite and not needed by maskgen; it only sets the bar.
 """
@@ -76,6 +83,93 @@ class MaskedTransformer(nn.Module):
         return self.head(self.norm(h))
 
 
+class VitBlock(nn.Module):
+    def __init__(self, dim, heads, mlp_ratio):
+        super().__init__()
+        self.ln1, self.attn = nn.LayerNorm(dim), Attention(dim, heads)
+        self.ln2 = nn.LayerNorm(dim)
+        self.mlp = nn.Sequential(nn.Linear(dim, dim * mlp_ratio), nn.GELU(), nn.Linear(dim * mlp_ratio, dim))
+
+    def forward(self, x):
+        x = x + self.attn(self.ln1(x))
+        return x + self.mlp(self.ln2(x))
+
+
+class VitVqgan(nn.Module):
+    def __init__(self, size=32, channels=3, patch=4, width=128, depth=3, dec_depth=4, heads=4, mlp_ratio=4, codes=512, code_dim=16):
+        super().__init__()
+        self.size, self.channels, self.patch = size, channels, patch
+        n, pd = (size // patch) ** 2, patch * patch * channels
+        self.embed, self.enc_pos = nn.Linear(pd, width), nn.Parameter(torch.randn(n, width) * 0.02)
+        self.enc = nn.ModuleList(VitBlock(width, heads, mlp_ratio) for _ in range(depth))
+        self.enc_norm, self.to_code = nn.LayerNorm(width), nn.Linear(width, code_dim)
+        self.codebook = nn.Parameter(torch.randn(codes, code_dim))
+        self.from_code, self.dec_pos = nn.Linear(code_dim, width), nn.Parameter(torch.randn(n, width) * 0.02)
+        self.dec = nn.ModuleList(VitBlock(width, heads, mlp_ratio) for _ in range(dec_depth))
+        self.dec_norm, self.to_pixels = nn.LayerNorm(width), nn.Linear(width, pd)
+
+    def forward(self, images):  # [B, C, H, W] in [-1, 1]
+        b, c, p, g = images.shape[0], self.channels, self.patch, self.size // self.patch
+        x = images.view(b, c, g, p, g, p).permute(0, 2, 4, 3, 5, 1).reshape(b, g * g, p * p * c)
+        h = self.embed(x) + self.enc_pos
+        for blk in self.enc:
+            h = blk(h)
+        zn = F.normalize(self.to_code(self.enc_norm(h)), dim=-1)
+        codes = F.normalize(self.codebook, dim=-1)
+        ids = (zn @ codes.t()).argmax(-1)
+        q = codes[ids]
+        codebook_loss = F.mse_loss(zn.detach(), q)
+        commit_loss = F.mse_loss(zn, q.detach())
+        h = self.from_code(zn + (q - zn).detach()) + self.dec_pos
+        for blk in self.dec:
+            h = blk(h)
+        out = torch.tanh(self.to_pixels(self.dec_norm(h)))
+        recon = out.view(b, g, g, p, p, c).permute(0, 5, 1, 3, 2, 4).reshape(b, c, g * p, g * p)
+        return recon, codebook_loss, commit_loss
+
+
+def discriminator(channels=3, width=32):
+    return nn.Sequential(
+        nn.Conv2d(channels, width, 4, 2, 1), nn.LeakyReLU(0.2),
+        nn.Conv2d(width, width * 2, 4, 2, 1), nn.LeakyReLU(0.2),
+        nn.Conv2d(width * 2, width * 4, 3, 1, 1), nn.LeakyReLU(0.2),
+        nn.Conv2d(width * 4, 1, 3, 1, 1),
+    )
+
+
+def bench_tokenizer(args):
+    """Both phases of one ViT-VQGAN training step with the discriminator, batch 16 at 32 px."""
+    b = 16 if args.batch_size == 32 else args.batch_size
+    model, disc = VitVqgan(), discriminator()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3, betas=(0.9, 0.99), weight_decay=0.01)
+    dopt = torch.optim.AdamW(disc.parameters(), lr=1e-3, betas=(0.5, 0.9))
+    images = torch.rand(b, 3, 32, 32) * 2 - 1
+
+    def train_step():
+        recon, cb, commit = model(images)
+        diff = recon - images
+        g_adv = -disc(recon).mean()
+        loss = diff.pow(2).mean() + diff.abs().mean() + cb + 0.25 * commit + 0.05 * g_adv
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        d_loss = F.relu(1 - disc(images)).mean() + F.relu(1 + disc(recon.detach())).mean()
+        dopt.zero_grad(set_to_none=True)
+        d_loss.backward()
+        dopt.step()
+
+    ms = time_median(train_step, args.runs, 2)
+    print(json.dumps({
+        "bench": "pytorch-peer-tokenizer",
+        "torch": torch.__version__,
+        "threads": args.threads,
+        "batchSize": b,
+        "msPerTrainStep": ms,
+        "trainImagesPerSec": b * 1000 / ms,
+    }))
+
+
 def time_median(fn, runs, warmup):
     for _ in range(warmup):
         fn()
@@ -93,9 +187,12 @@ def main():
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--steps", type=int, default=12)
+    ap.add_argument("--model", choices=["transformer", "tokenizer"], default="transformer")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
+    if args.model == "tokenizer":
+        return bench_tokenizer(args)
 
     model = MaskedTransformer()
     k, n, b = 512, model.tokens, args.batch_size

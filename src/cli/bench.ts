@@ -14,6 +14,7 @@ import { VqganConfigSchema, VqganTrainSchema } from '../vqgan/config.js';
 import { compiledByDefault } from '../backend/onnx/model-session.js';
 import { handle, startBackend, type GlobalArgs } from './common.js';
 import { positiveInt } from './train-tokenizer.js';
+import { runPeer } from '../bench/peer.js';
 
 interface TokenizerArgs extends GlobalArgs {
   config: string;
@@ -21,6 +22,7 @@ interface TokenizerArgs extends GlobalArgs {
   runs: number;
   adversarial: boolean;
   compiled: boolean;
+  peer: boolean;
 }
 
 const tokenizer: CommandModule<GlobalArgs, TokenizerArgs> = {
@@ -32,6 +34,7 @@ const tokenizer: CommandModule<GlobalArgs, TokenizerArgs> = {
       .option('batch-size', { type: 'number', describe: 'override the batch size' })
       .option('runs', { type: 'number', default: 5, describe: 'measured runs (the median is reported)' })
       .option('adversarial', { type: 'boolean', default: true, describe: 'include the discriminator in the training step when the config has one' })
+      .option('peer', { type: 'boolean', default: false, describe: "also run the PyTorch peer (scripts/bench-pytorch-peer.py, Debian's python3-torch) in this run and print its figures beside maskgen's, with the ratio" })
       .option('compiled', {
         type: 'boolean',
         default: true,
@@ -45,8 +48,11 @@ const tokenizer: CommandModule<GlobalArgs, TokenizerArgs> = {
     if (args.batchSize !== undefined) train.batchSize = positiveInt(args.batchSize, '--batch-size');
     if (!args.adversarial) train.adversarial.weight = 0;
     await startBackend(args);
-    const result = await benchTokenizer(model, train, positiveInt(args.runs, '--runs'), { compiled: args.compiled && compiledByDefault() });
-    process.stdout.write(JSON.stringify({ bench: 'tokenizer', config: args.config, ...result }) + '\n');
+    const runs = positiveInt(args.runs, '--runs');
+    const result = await benchTokenizer(model, train, runs, { compiled: args.compiled && compiledByDefault() });
+    const peer = args.peer ? await runPeer('tokenizer', runs, train.batchSize) : undefined;
+    const vsPeer = peer && { trainStep: Number(peer.msPerTrainStep) / result.msPerTrainStep };
+    process.stdout.write(JSON.stringify({ bench: 'tokenizer', config: args.config, ...result, ...(peer ? { peer, vsPeer } : {}) }) + '\n');
   }),
 };
 
@@ -62,6 +68,7 @@ interface TransformerArgs extends GlobalArgs {
   steps: number;
   runs: number;
   compiled: boolean;
+  peer: boolean;
 }
 
 interface GenerateArgs extends TransformerArgs {
@@ -82,6 +89,12 @@ function transformerOptions(y: Argv<GlobalArgs>, training: boolean): Argv<Transf
     .option('images', { type: 'number', default: 1, describe: 'images generated together', hidden: training })
     .option('steps', { type: 'number', default: 12, describe: 'decoding steps', hidden: training })
     .option('runs', { type: 'number', default: 5, describe: 'measured runs (the median is reported)' })
+    .option('peer', {
+      type: 'boolean',
+      default: false,
+      hidden: !training,
+      describe: "also run the PyTorch peer (scripts/bench-pytorch-peer.py, Debian's python3-torch) at its own configuration in this run and print its figures beside maskgen's, with the ratio",
+    })
     .option('compiled', {
       type: 'boolean',
       default: true,
@@ -109,8 +122,13 @@ const trainTransformer: CommandModule<GlobalArgs, TransformerArgs> = {
   builder: (y: Argv<GlobalArgs>) => transformerOptions(y, true),
   handler: handle(async (args: TransformerArgs) => {
     await startBackend(args);
-    const r = await benchTrainTransformer(transformerConfig(args), positiveInt(args.batchSize, '--batch-size'), positiveInt(args.textTokens, '--text-tokens'), positiveInt(args.runs, '--runs'), args.compiled && compiledByDefault());
-    process.stdout.write(JSON.stringify({ bench: 'train-transformer', ...r }) + '\n');
+    const runs = positiveInt(args.runs, '--runs');
+    const batch = positiveInt(args.batchSize, '--batch-size');
+    const r = await benchTrainTransformer(transformerConfig(args), batch, positiveInt(args.textTokens, '--text-tokens'), runs, args.compiled && compiledByDefault());
+    // The peer is fixed at its own configuration (PEER_CONFIG): a ratio only means something there.
+    const peer = args.peer ? await runPeer('transformer', runs, batch) : undefined;
+    const vsPeer = peer && { tokensPerSec: r.tokensPerSec / Number(peer.tokensPerSec) };
+    process.stdout.write(JSON.stringify({ bench: 'train-transformer', ...r, ...(peer ? { peer, vsPeer } : {}) }) + '\n');
   }),
 };
 
