@@ -11,8 +11,8 @@ import { transformerTrainGraph } from '../src/transformer/onnx-train-graph.js';
 import { expectCloseRelative, scrambleWeights } from './helpers/weights.js';
 
 /** A training step's forward and backward compiled to one ONNX Runtime session, against tfjs autograd. */
-describe('compiled transformer training step (one ONNX Runtime session)', () => {
-  const config = TransformerConfigSchema.parse({ codebookSize: 24, grid: 4, width: 32, depth: 2, heads: 4, mlpRatio: 2, textDim: 12 });
+describe.each(['masked', 'autoregressive'] as const)('compiled transformer training step (one ONNX Runtime session), %s', (objective) => {
+  const config = TransformerConfigSchema.parse({ codebookSize: 24, grid: 4, width: 32, depth: 2, heads: 4, mlpRatio: 2, textDim: 12, objective });
   const batch = 3;
   const length = 5;
   const n = 16;

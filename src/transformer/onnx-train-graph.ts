@@ -1,5 +1,6 @@
 /**
- * One training step of the masked transformer (model.ts) as one ONNX graph: the forward pass, the
+ * One training step of the masked transformer (model.ts) as one ONNX graph (an autoregressive one
+ * with the causal self-attention mask baked in, as its inference graph has it): the forward pass, the
  * masked label-smoothed cross-entropy of masking.ts, and the backward pass to every weight (and,
  * when asked, to the text embeddings, so that a trainable text encoder can take its gradient from
  * there). Weights are graph inputs, not baked in, so one compiled session serves every step.
@@ -16,7 +17,7 @@
  */
 import type { GraphSpec } from '../backend/onnx/graphs.js';
 import { GraphLayers } from '../nn/onnx-layers.js';
-import type { MaskedTransformer } from './model.js';
+import { causalBias, type MaskedTransformer } from './model.js';
 
 export interface TrainGraphOptions {
   batch: number;
@@ -43,7 +44,15 @@ export function transformerTrainGraph(model: MaskedTransformer, o: TrainGraphOpt
   // forward: embeddings + (row + column) positions, blocks, final LayerNorm, head
   const pos = tape.reshape(tape.add(nn.weight('pos.row'), nn.weight('pos.col')), [n, c.width]);
   let x = tape.reshape(tape.add(tape.reshape(tape.gather(nn.weight('embed'), tokens), [b, n, c.width]), pos), [b * n, c.width]);
-  const block = { batch: b, t: n, heads: c.heads, context: { value: text, length: o.textLength, bias: textBias } };
+  // autoregressive models: the causal mask on every block's self-attention (as the inference graph's)
+  let selfBias: string | undefined;
+  if (c.objective === 'autoregressive') {
+    const one = causalBias(n);
+    const all = new Float32Array(b * n * n);
+    for (let i = 0; i < b; i++) all.set(one, i * n * n);
+    selfBias = tape.constant('causal', all, [b, n, n]);
+  }
+  const block = { batch: b, t: n, heads: c.heads, context: { value: text, length: o.textLength, bias: textBias }, selfBias };
   for (let i = 0; i < c.depth; i++) x = nn.block(x, block, `blocks.${i}`);
   const logits = nn.linear(nn.layerNorm(x, 'norm'), 'head'); // [B·N, K]
 

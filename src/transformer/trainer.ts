@@ -50,8 +50,7 @@ export class TransformerTrainer extends Optimized {
     // AdamW decays rank ≥ 2 tensors (the embedding's [MASK] row included).
     super(trainableVariables(model, text), scheduleOf(train, 0.96));
     this.rng = this.rngs.masking = new Rng(train.seed + 11);
-    // The compiled training graph has no causal mask: the autoregressive objective trains with tfjs autograd.
-    this.compiled = model.config.objective === 'autoregressive' ? false : (o.compiled ?? compiledByDefault());
+    this.compiled = o.compiled ?? compiledByDefault();
   }
 
   /**
