@@ -73,6 +73,11 @@ describe('maskgen train-refiner / refine', () => {
     const j = lastJson(b.stdout);
     expect(j.bench).toBe('refine');
     for (const k of ['msPerImage', 'imagesPerSec', 'msPerSamplerStep', 'msPerAutoencoderStep', 'msPerDenoiserStep']) expect(j[k]).toBeGreaterThan(0);
+    // compiled (the onnx backend): each training step's per-kernel time beside it
+    for (const k of ['msPerAutoencoderStepPerKernel', 'autoencoderSpeedup', 'msPerDenoiserStepPerKernel', 'denoiserSpeedup']) {
+      if (j.compiled) expect(j[k]).toBeGreaterThan(0);
+      else expect(j[k]).toBeUndefined();
+    }
   });
 
   it('generate with the shipped bundle refines by default; --no-refine gives the base images', async () => {

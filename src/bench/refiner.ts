@@ -1,8 +1,8 @@
 /**
  * `maskgen bench refine`: the refiner's speed on this backend at a preset's configuration —
  * sampling (images/s, ms per DDIM step with classifier-free guidance) and training (ms per
- * autoencoder step and per denoiser step; on onnx the autoencoder's compiled step and its per-kernel
- * step side by side). Text embeddings are a fixed random context.
+ * autoencoder step and per denoiser step; on onnx each one's compiled step and its per-kernel step
+ * side by side). Text embeddings are a fixed random context.
  */
 import * as tf from '@tensorflow/tfjs';
 import { RefinerTrainSchema, type RefinerConfig } from '../diffusion-refiner/config.js';
@@ -15,8 +15,8 @@ import { FixedText } from './transformer.js';
 export interface RefineBench {
   backend: string;
   /**
-   * Whether sampling ran the denoiser, and training the autoencoder, as one compiled ONNX Runtime
-   * session per step (the onnx backend) or as tfjs kernels.
+   * Whether sampling ran the denoiser, and training the autoencoder and the denoiser, as one compiled
+   * ONNX Runtime session per step (the onnx backend) or as tfjs kernels.
    */
   compiled: boolean;
   config: RefinerConfig;
@@ -33,6 +33,9 @@ export interface RefineBench {
   autoencoderSpeedup?: number;
   batchSize: number;
   msPerDenoiserStep: number;
+  /** When compiled: the denoiser's per-kernel (tfjs autograd) step measured in the same run, and how many times slower it is. */
+  msPerDenoiserStepPerKernel?: number;
+  denoiserSpeedup?: number;
 }
 
 export interface RefineBenchOptions {
@@ -67,12 +70,17 @@ export async function benchRefine(config: RefinerConfig, o: RefineBenchOptions):
   const msAePerKernel = compiled ? await timeAutoencoder(false) : undefined;
   x.dispose();
 
-  const dn = new DenoiserTrainer(refiner, train);
   const latents = Float32Array.from({ length: o.batchSize * refiner.latentSize }, (_, i) => Math.cos(i * 0.11));
   const lowBatch = Float32Array.from({ length: o.batchSize * low * low * config.channels }, (_, i) => Math.sin(i * 0.23));
   const captions = Array.from({ length: o.batchSize }, (_, i) => `caption ${i}`);
-  const msDn = await timeMedian(() => void dn.trainStep(latents, lowBatch, captions), o.runs, 2);
-  dn.dispose();
+  const timeDenoiser = async (dnCompiled: boolean) => {
+    const dn = new DenoiserTrainer(refiner, train, { compiled: dnCompiled });
+    const ms = await timeMedian(() => void dn.trainStep(latents, lowBatch, captions), o.runs, 2);
+    dn.dispose();
+    return ms;
+  };
+  const msDn = await timeDenoiser(compiled);
+  const msDnPerKernel = compiled ? await timeDenoiser(false) : undefined;
   refiner.dispose();
   return {
     backend: tf.getBackend(),
@@ -89,5 +97,6 @@ export async function benchRefine(config: RefinerConfig, o: RefineBenchOptions):
     ...(msAePerKernel === undefined ? {} : { msPerAutoencoderStepPerKernel: msAePerKernel, autoencoderSpeedup: msAePerKernel / msAe }),
     batchSize: o.batchSize,
     msPerDenoiserStep: msDn,
+    ...(msDnPerKernel === undefined ? {} : { msPerDenoiserStepPerKernel: msDnPerKernel, denoiserSpeedup: msDnPerKernel / msDn }),
   };
 }

@@ -194,7 +194,7 @@ const refine: CommandModule<GlobalArgs, RefineArgs> = {
       .option('batch-size', { type: 'number', describe: "denoiser training batch size (default: the preset's)" })
       .option('text-tokens', { type: 'number', default: 12, describe: 'text tokens cross-attended to' })
       .option('runs', { type: 'number', default: 3, describe: 'measured runs (the median is reported)' })
-      .option('compiled', { type: 'boolean', default: true, describe: "on the onnx backend, sample with the denoiser and train the autoencoder as one compiled ONNX Runtime session a step, and report the autoencoder's per-kernel step beside it (--no-compiled: tfjs kernels only, one ORT call each)" }) as unknown as Argv<RefineArgs>,
+      .option('compiled', { type: 'boolean', default: true, describe: "on the onnx backend, sample with the denoiser and train the autoencoder and the denoiser as one compiled ONNX Runtime session a step, and report each training step's per-kernel time beside it (--no-compiled: tfjs kernels only, one ORT call each)" }) as unknown as Argv<RefineArgs>,
   handler: handle(async (args: RefineArgs) => {
     const raw = await loadConfig(z.record(z.string(), z.unknown()), args.config, 'refiner');
     const text = await loadConfig(z.looseObject({ dim: z.number().optional() }), args.config, 'textEncoder');

@@ -11,6 +11,7 @@ import { UserError } from '../errors.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { loadConfig } from '../io/config.js';
 import { TextEncoderSpecSchema } from '../text/encoder.js';
+import { compiledByDefault } from '../backend/onnx/model-session.js';
 import { handle, printJson, resumeChoice, startBackend, stopOnSignal, trainingOptions, warn, type GlobalArgs } from './common.js';
 import { progress, trainingProgress, type Progress } from './progress.js';
 import { positiveInt } from './train-tokenizer.js';
@@ -28,6 +29,7 @@ interface Args extends GlobalArgs {
   factor?: number;
   channels?: number;
   holdOut: number;
+  compiled: boolean;
 }
 
 export const HOLDOUT_FILE = 'holdout.json';
@@ -48,6 +50,13 @@ export const trainRefinerCommand: CommandModule<GlobalArgs, Args> = {
       .option('size', { type: 'number', describe: "override the preset's output size (a multiple of 4)" })
       .option('factor', { type: 'number', describe: "override the preset's upsampling factor" })
       .option('channels', { choices: [1, 3], type: 'number', describe: '1 for grayscale data such as Fashion-MNIST, 3 for RGB' })
+      .option('compiled', {
+        type: 'boolean',
+        default: true,
+        describe:
+          'on the onnx backend, compute each step (autoencoder, then denoiser) in one compiled ONNX Runtime session; ' +
+          '--no-compiled: tfjs autograd, one ORT call a kernel (other backends always use tfjs autograd)',
+      })
       .option('hold-out', { type: 'number', default: 0, describe: `fraction of the images (seeded) kept out of training for evaluation; their files are listed in RUN/${HOLDOUT_FILE}` }) as unknown as Argv<Args>,
   handler: handle(async (args: Args) => {
     const resume = resumeChoice(args.resume);
@@ -92,6 +101,7 @@ export const trainRefinerCommand: CommandModule<GlobalArgs, Args> = {
       resume,
       onWarning: warn,
       shouldStop: stop.requested,
+      compiled: args.compiled && compiledByDefault(),
       onStage: (stage, _start, steps) => {
         bar?.stop();
         bar = trainingProgress(`train-refiner ${stage}`, steps);

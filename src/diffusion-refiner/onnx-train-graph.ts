@@ -1,5 +1,5 @@
 /**
- * The refiner autoencoder's training step (trainer.ts AutoencoderTrainer) as one ONNX graph: encode,
+ * The refiner's two training steps (trainer.ts) as ONNX graphs. The autoencoder's (trainer.ts AutoencoderTrainer) as one ONNX graph: encode,
  * decode, the L1 reconstruction loss plus the small latent L2 penalty, and the backward pass to every
  * weight. Weights are graph inputs named like the model's variables, so one compiled session serves
  * every step. The layers are nn/onnx-layers.ts's, composed as autoencoder.ts composes its own; the
@@ -7,11 +7,22 @@
  *
  * Input: every weight, and `images` float32 [B, S, S, C] in [−1, 1]. Outputs: `loss` [],
  * `grad:<weight>` for every weight, `grad_sq` (the sum of their squares).
- * test/refiner-compiled-train.test.ts holds the loss and every gradient to tfjs autograd.
+ *
+ * The denoiser's (DenoiserTrainer): the forward of onnx-graph.ts `denoiserForward` with weights as
+ * inputs, the v-prediction MSE, and the backward pass to every weight and, when asked, to the text
+ * embeddings (so that a trainable text encoder takes its gradient from there, as the transformer's
+ * does). What is cheap and not differentiated — the noising, the target v, the sinusoidal timestep
+ * and augmentation features — is computed outside, as the tfjs path computes it. Inputs: every
+ * denoiser weight, the denoiser graph's inputs (`latents` = the noisy x_t) and `target` (v) like
+ * `latents`. Outputs: `loss`, `grad:<weight>`, `grad_sq`, and `grad:text` when `textGrad`.
+ *
+ * test/refiner-compiled-train.test.ts holds the losses and every gradient to tfjs autograd.
  */
 import type { GraphSpec } from '../backend/onnx/graphs.js';
 import { GraphLayers } from '../nn/onnx-layers.js';
 import { LATENT_PENALTY, type ConvAutoencoder } from './autoencoder.js';
+import type { Denoiser } from './denoiser.js';
+import { denoiserForward, denoiserInputs } from './onnx-graph.js';
 
 /** autoencoder.ts ResBlock: h + conv(gelu(conv(gelu(h)))). */
 function resBlock(nn: GraphLayers, h: string, scope: string): string {
@@ -46,5 +57,22 @@ export function autoencoderTrainGraph(model: ConvAutoencoder, batch: number, siz
   const loss = t.add(t.mean(t.abs(t.sub(recon, x))), t.scale(t.mean(t.square(z)), LATENT_PENALTY));
   nn.outputGradients(loss, g.floats([1], []));
   g.output(loss, 'loss', 'float32', []);
+  return g.build();
+}
+
+export function denoiserTrainGraph(model: Denoiser, o: { batch: number; textLength: number; textGrad: boolean }): GraphSpec {
+  const c = model.config;
+  const side = model.latentSide;
+  const lc = c.autoencoder.latentChannels;
+  const nn = new GraphLayers(model.variables(), 'train');
+  const { t, g } = nn;
+  const inputs = denoiserInputs(nn, model, o.batch, o.textLength, o.textGrad);
+  const target = t.input('target', 'float32', [o.batch, side, side, lc]);
+  const v = denoiserForward(nn, model, inputs, o.batch, o.textLength);
+  // mean (v − target)², as DenoiserTrainer.computeGrads
+  const loss = t.mean(t.square(t.sub(v, target)));
+  const grads = nn.outputGradients(loss, g.floats([1], []), o.textGrad ? [inputs.text] : []);
+  g.output(loss, 'loss', 'float32', []);
+  if (o.textGrad) g.output(grads[inputs.text]!, 'grad:text', 'float32', [o.batch * o.textLength, c.textDim]);
   return g.build();
 }

@@ -46,6 +46,8 @@ export interface RefinerRunOptions {
   onStep?: (stage: RefinerStage, step: number, metrics: StepMetrics) => void;
   onEncode?: (done: number, total: number) => void;
   shouldStop?: () => boolean;
+  /** Compute each step (autoencoder and denoiser) in one compiled ONNX Runtime session (default: on the onnx backend; see trainer.ts). */
+  compiled?: boolean;
 }
 
 export interface RefinerRunResult {
@@ -102,7 +104,7 @@ export async function runRefinerTraining(opts: RefinerRunOptions): Promise<Refin
 
   // Stage 1: the autoencoder.
   const ae = new ConvAutoencoder(base.autoencoder, base.channels, train.seed);
-  const aeTrainer = new AutoencoderTrainer(ae, train);
+  const aeTrainer = new AutoencoderTrainer(ae, train, { compiled: opts.compiled });
   const aeKey = { autoencoder: base.autoencoder, size: base.size, channels: base.channels, lr: train.autoencoderLr, batchSize: train.autoencoderBatchSize, seed: train.seed };
   if (aeExists) {
     const what = 'refiner autoencoder checkpoint';
@@ -183,7 +185,7 @@ export async function runRefinerTraining(opts: RefinerRunOptions): Promise<Refin
   const latentScale = ckpt ? Number(ckpt.state?.latentScale) : unitVarianceScale(latents);
   const config = parseConfig(RefinerConfigSchema, { ...shape, latentScale }, 'refiner config');
   const refiner = new Refiner(config, ae, new Denoiser(config, train.seed + 1), text);
-  const dnTrainer = new DenoiserTrainer(refiner, train);
+  const dnTrainer = new DenoiserTrainer(refiner, train, { compiled: opts.compiled });
   if (ckpt) dnTrainer.restore(ckpt, `${what} ${ckpt.dir}`);
   for (let i = 0; i < latents.length; i++) latents[i]! *= latentScale;
 

@@ -11,10 +11,12 @@ import { Optimized, scheduleOf, type Grads, type StepMetrics } from '../training
 import { compiledByDefault } from '../backend/onnx/model-session.js';
 import { runTrainStep, trainSession } from '../backend/onnx/train-step.js';
 import { LATENT_PENALTY, type ConvAutoencoder } from './autoencoder.js';
-import { autoencoderTrainGraph } from './onnx-train-graph.js';
+import { conditionEmbeddings } from './denoiser.js';
+import { autoencoderTrainGraph, denoiserTrainGraph } from './onnx-train-graph.js';
 import type { RefinerTrainConfig } from './config.js';
 import type { Refiner } from './refiner.js';
 import { addNoise, velocity } from './schedule.js';
+import type { TextEncoding } from '../text/encoder.js';
 
 
 export type { Grads, StepMetrics };
@@ -74,10 +76,16 @@ export function denoiserVariables(refiner: Refiner): Record<string, tf.Variable>
 
 export class DenoiserTrainer extends Optimized {
   private readonly rng: Rng;
+  /**
+   * Whether the denoiser's loss and gradients come from one compiled ONNX Runtime session
+   * (onnx-train-graph.ts denoiserTrainGraph) rather than tfjs autograd; default: on the onnx backend.
+   */
+  readonly compiled: boolean;
 
-  constructor(readonly refiner: Refiner, readonly train: RefinerTrainConfig) {
+  constructor(readonly refiner: Refiner, readonly train: RefinerTrainConfig, o: { compiled?: boolean } = {}) {
     super(denoiserVariables(refiner), scheduleOf(train));
     this.rng = this.rngs.noise = new Rng(train.seed + 13);
+    this.compiled = o.compiled ?? compiledByDefault();
   }
 
   /**
@@ -110,6 +118,7 @@ export class DenoiserTrainer extends Optimized {
       for (let j = 0; j < lowPer; j++) lowAug[i * lowPer + j]! += a * this.rng.normal();
     }
     const prompts = captions.map((cap) => (this.rng.next() < this.train.condDropout ? '' : cap));
+    if (this.compiled) return this.compiledGrads({ latents: xt, target, low: lowAug, timesteps, augment }, prompts);
     const side = c.size / 4;
     const lowSide = r.lowSize;
     const xT = tf.tensor4d(xt, [b, side, side, c.autoencoder.latentChannels]);
@@ -127,5 +136,61 @@ export class DenoiserTrainer extends Optimized {
 
   trainStep(latents: Float32Array, low: Float32Array, captions: string[]): StepMetrics {
     return this.applyGrads(this.computeGrads(latents, low, captions));
+  }
+
+  /**
+   * The same batch (noised, augmented, its captions dropped) through one compiled session; a
+   * trainable text encoder takes its gradient from the session's gradient of the text embeddings
+   * (a vector-Jacobian product in tfjs), as the transformer's trainer does.
+   */
+  private compiledGrads(
+    batch: { latents: Float32Array; target: Float32Array; low: Float32Array; timesteps: Float32Array; augment: Float32Array },
+    prompts: string[],
+  ): Grads {
+    const r = this.refiner;
+    const model = r.denoiser;
+    const b = prompts.length;
+    const textGrad = r.text.trainable;
+    const e = conditionEmbeddings(batch.timesteps, batch.augment);
+    let out!: { grads: Record<string, tf.Tensor>; sumSquares: number; loss: number; textGrad?: tf.Tensor };
+    const run = (enc: TextEncoding) => {
+      const textLength = enc.keyBias.shape[1]!;
+      const session = trainSession(model, `${b}x${textLength}|${textGrad}`, () => denoiserTrainGraph(model, { batch: b, textLength, textGrad }));
+      const step = runTrainStep(session, model.variables(), {
+        latents: batch.latents,
+        target: batch.target,
+        low: batch.low,
+        time: e.time,
+        augment: e.augment,
+        text: enc.embeddings.dataSync() as Float32Array,
+        text_bias: enc.keyBias.dataSync() as Float32Array,
+      });
+      out = {
+        grads: step.grads,
+        sumSquares: step.sumSquares,
+        loss: (step.out.loss as Float32Array)[0]!,
+        textGrad: textGrad ? tf.tensor(step.out['grad:text'] as Float32Array, enc.embeddings.shape, 'float32') : undefined,
+      };
+    };
+    let textGrads: Record<string, tf.Tensor> = {};
+    if (textGrad) {
+      // Encoded once, on the tape; the session's weight gradients are kept out of its clean-up.
+      const textVars = Object.fromEntries(Object.entries(this.vars).filter(([k]) => k.startsWith('text/')));
+      const { value, grads } = valueAndGrads(() => {
+        const enc = r.text.encode(prompts);
+        run(enc);
+        for (const g of Object.values(out.grads)) tf.keep(g);
+        return tf.sum(tf.mul(enc.embeddings, out.textGrad!)) as tf.Scalar;
+      }, textVars);
+      value.dispose();
+      textGrads = grads;
+    } else {
+      const enc = r.text.encode(prompts);
+      run(enc);
+      tf.dispose([enc.embeddings, enc.keyBias]);
+    }
+    const grads: Record<string, tf.Tensor> = {};
+    for (const [k, g] of Object.entries(out.grads)) grads[`denoiser/${k}`] = g;
+    return { grads: { ...grads, ...textGrads }, loss: out.loss, squares: { sum: out.sumSquares, names: new Set(Object.keys(grads)) } };
   }
 }
