@@ -22,6 +22,14 @@ export function causalBias(t: number): Float32Array {
   return out;
 }
 
+/** `causalBias(t)` once per batch item: [B, T, T], as the compiled graphs take it. */
+export function causalBiasBatch(t: number, batch: number): Float32Array {
+  const one = causalBias(t);
+  const all = new Float32Array(batch * t * t);
+  for (let b = 0; b < batch; b++) all.set(one, b * t * t);
+  return all;
+}
+
 export class MaskedTransformer {
   readonly params: ParamStore;
   readonly maskId: number;

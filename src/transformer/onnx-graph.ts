@@ -13,7 +13,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { GraphSpec } from '../backend/onnx/graphs.js';
 import { GraphLayers } from '../nn/onnx-layers.js';
-import { causalBias, type MaskedTransformer } from './model.js';
+import { causalBiasBatch, type MaskedTransformer } from './model.js';
 
 export function transformerGraph(model: MaskedTransformer, batch: number, textLength: number, o: { crossBias?: boolean } = {}): GraphSpec {
   const c = model.config;
@@ -34,12 +34,7 @@ export function transformerGraph(model: MaskedTransformer, batch: number, textLe
   const context = { value: text, length: textLength, bias, perQueryBias: crossBias !== undefined };
   // autoregressive models: the causal mask on every block's self-attention, one copy per batch item
   let selfBias: string | undefined;
-  if (c.objective === 'autoregressive') {
-    const one = causalBias(n);
-    const all = new Float32Array(batch * n * n);
-    for (let b = 0; b < batch; b++) all.set(one, b * n * n);
-    selfBias = g.weight('causal', all, [batch, n, n]);
-  }
+  if (c.objective === 'autoregressive') selfBias = g.weight('causal', causalBiasBatch(n, batch), [batch, n, n]);
   for (let i = 0; i < c.depth; i++) x = nn.block(x, { batch, t: n, heads: c.heads, context, selfBias }, `blocks.${i}`);
   g.output(nn.linear(nn.layerNorm(x, 'norm'), 'head'), 'logits', 'float32', [batch * n, c.codebookSize]);
   return g.build();

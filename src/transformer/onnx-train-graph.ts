@@ -17,7 +17,7 @@
  */
 import type { GraphSpec } from '../backend/onnx/graphs.js';
 import { GraphLayers } from '../nn/onnx-layers.js';
-import { causalBias, type MaskedTransformer } from './model.js';
+import { causalBiasBatch, type MaskedTransformer } from './model.js';
 
 export interface TrainGraphOptions {
   batch: number;
@@ -46,12 +46,7 @@ export function transformerTrainGraph(model: MaskedTransformer, o: TrainGraphOpt
   let x = tape.reshape(tape.add(tape.reshape(tape.gather(nn.weight('embed'), tokens), [b, n, c.width]), pos), [b * n, c.width]);
   // autoregressive models: the causal mask on every block's self-attention (as the inference graph's)
   let selfBias: string | undefined;
-  if (c.objective === 'autoregressive') {
-    const one = causalBias(n);
-    const all = new Float32Array(b * n * n);
-    for (let i = 0; i < b; i++) all.set(one, i * n * n);
-    selfBias = tape.constant('causal', all, [b, n, n]);
-  }
+  if (c.objective === 'autoregressive') selfBias = tape.constant('causal', causalBiasBatch(n, b), [b, n, n]);
   const block = { batch: b, t: n, heads: c.heads, context: { value: text, length: o.textLength, bias: textBias }, selfBias };
   for (let i = 0; i < c.depth; i++) x = nn.block(x, block, `blocks.${i}`);
   const logits = nn.linear(nn.layerNorm(x, 'norm'), 'head'); // [B·N, K]
