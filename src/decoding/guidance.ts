@@ -51,25 +51,22 @@ export function applyPlausibleGuidance(cond: Float32Array, uncond: Float32Array,
   if (!Number.isInteger(vocab) || vocab < 1 || cond.length % vocab !== 0) {
     throw new UserError(`guidance: ${cond.length} logits are not rows of ${vocab}`);
   }
-  if (alpha === 0) return applyGuidance(cond, uncond, s, out);
-  if (cond.length !== uncond.length) throw new UserError(`guidance: conditional and unconditional logits differ in size (${cond.length} vs ${uncond.length})`);
-  if (!Number.isFinite(s)) throw new UserError(`guidance scale must be a finite number, got ${s}`);
-  const result = out ?? new Float32Array(cond.length);
-  const cut = Math.log(alpha);
-  for (let row = 0; row < cond.length; row += vocab) {
-    let max = -Infinity;
-    for (let i = row; i < row + vocab; i++) if (cond[i]! > max) max = cond[i]!;
-    const floor = max + cut; // p_c(i) / p_c(max) = exp(cond_i − max) ≥ alpha
-    // Decide every token of the row from `cond` before writing (out may be cond).
-    for (let i = row; i < row + vocab; i++) {
-      const c = cond[i]!;
-      if (c < floor) {
-        result[i] = -Infinity;
-        continue;
-      }
-      const u = uncond[i]!;
-      result[i] = s === 1 || c === u ? c : s * c + (1 - s) * u;
-    }
-  }
+  // Decided from `cond` before guidance writes over it (out may be cond).
+  const implausible = alpha > 0 ? implausibleTokens(cond, vocab, alpha) : undefined;
+  const result = applyGuidance(cond, uncond, s, out);
+  if (implausible) for (let i = 0; i < result.length; i++) if (implausible[i]) result[i] = -Infinity;
   return result;
+}
+
+/** 1 for each logit whose token is less than `alpha` times as probable as its row's most probable one. */
+function implausibleTokens(logits: Float32Array, vocab: number, alpha: number): Uint8Array {
+  const out = new Uint8Array(logits.length);
+  const cut = Math.log(alpha);
+  for (let row = 0; row < logits.length; row += vocab) {
+    let max = -Infinity;
+    for (let i = row; i < row + vocab; i++) if (logits[i]! > max) max = logits[i]!;
+    const floor = max + cut; // p(i) / p(max) = exp(logit_i − max) ≥ alpha
+    for (let i = row; i < row + vocab; i++) if (logits[i]! < floor) out[i] = 1;
+  }
+  return out;
 }
