@@ -117,7 +117,7 @@ export const editCommand: CommandModule<GlobalArgs, Args> = {
       .option('mask', { type: 'string', describe: 'inpaint: a mask image the size of --image, white = regenerate' })
       .option('box', { type: 'string', describe: 'inpaint: regenerate the box x,y,w,h (pixels of --image)' })
       .option('extend', { type: 'string', describe: 'outpaint: add left,top,right,bottom pixels (of --image), rounded up to whole tokens' })
-      .option('mask-free', { type: 'boolean', describe: 'mask-free editing: resample a random share of the tokens, repeatedly, toward the prompt' })
+      .option('mask-free', { type: 'boolean', describe: 'mask-free editing: resample a share of the tokens (those least likely under the prompt; --select), repeatedly, toward the prompt' })
       .option('strength', { type: 'number', describe: `mask-free: fraction of the tokens resampled per iteration, in (0, 1] (default ${DEFAULT_EDIT_STRENGTH})` })
       .option('iterations', { type: 'number', describe: `mask-free: resampling iterations (default ${DEFAULT_EDIT_ITERATIONS})` })
       .option('plausibility', {

@@ -75,10 +75,11 @@ export function leastLikelySelection(tokens: Int32Array, logits: Float32Array, b
 }
 
 /**
- * Mask-free editing: starting from the image's tokens, each iteration masks a fresh seeded random
- * subset of each item's tokens (`resampleSelection`) and fills it by parallel decoding conditioned
- * through `predict`, so the image moves toward the prompt while most of its layout stays. Item b's
- * choices depend only on (seed, b), not on the batch size.
+ * Mask-free editing: starting from the image's tokens, each iteration masks a share of each item's
+ * tokens — those least likely under `predict` (`leastLikelySelection`, default) or a fresh seeded
+ * random subset (`resampleSelection`) — and fills it by parallel decoding conditioned through
+ * `predict`, so the image moves toward the prompt while most of its layout stays. Item b's choices
+ * depend only on (seed, b), not on the batch size.
  */
 export async function maskFreeEdit(o: MaskFreeEditOptions): Promise<{ tokens: Int32Array }> {
   const { batch: B, n: N, maskId } = o;
