@@ -5,14 +5,12 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { UserError } from '../errors.js';
+import type { BackendOptions } from './options.js';
 
 export const BACKEND_CHOICES = ['auto', 'tensorflow', 'onnx', 'wasm', 'cpu'] as const;
 export type BackendChoice = (typeof BACKEND_CHOICES)[number];
 
-export interface BackendOptions {
-  /** Intra-op threads for engines that have them (onnx). Default: all cores. */
-  threads?: number;
-}
+export type { BackendOptions } from './options.js';
 
 async function tryTensorflow(): Promise<string | null> {
   for (const pkg of ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node']) {

@@ -22,7 +22,7 @@ import { assignWeights } from '../io/tensors.js';
 import { Block, LayerNorm, addPositions } from '../nn/layers.js';
 import { ParamStore } from '../nn/params.js';
 import { PAD_BIAS, TEXT_CONFIG_FILE } from './common.js';
-import type { TextEncoder, TextEncoding } from './encoder.js';
+import type { TextEncoder, TextEncoding } from './common.js';
 import { TOKENIZER_FILE, WordTokenizer, type WordTokenizerOptions } from './tokenizer.js';
 
 const posInt = z.number().int().positive();

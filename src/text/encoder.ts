@@ -14,44 +14,16 @@
  * `TextEncoderSpec`.
  */
 import * as path from 'node:path';
-import type * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 import { UserError } from '../errors.js';
 import { parseConfig, readJsonFile } from '../io/config.js';
 import type { ParamStore } from '../nn/params.js';
 import { BuiltinTextEncoder } from './builtin.js';
-import { TEXT_CONFIG_FILE } from './common.js';
+import { TEXT_CONFIG_FILE, type TextEncoder } from './common.js';
 import { PretrainedTextEncoder } from './pretrained.js';
 
 export { PAD_BIAS, TEXT_CONFIG_FILE } from './common.js';
-
-export interface TextEncoding {
-  /** [B·L, dim], rows grouped by prompt; L = maxLength for every prompt (padded). */
-  embeddings: tf.Tensor2D;
-  /** [B, L]: 0 where a real token, -1e9 where padding (added to attention scores). */
-  keyBias: tf.Tensor2D;
-  batch: number;
-  length: number;
-}
-
-export interface TextEncoder {
-  readonly kind: 'builtin' | 'pretrained';
-  readonly dim: number;
-  readonly maxLength: number;
-  readonly trainable: boolean;
-  /** Encodes prompts; the empty prompt "" is the null condition used for classifier-free guidance. */
-  encode(prompts: string[]): TextEncoding;
-  /**
-   * Makes `encode(prompts)` possible: a pretrained encoder computes and caches their embeddings
-   * (once per distinct prompt); the builtin one has nothing to do. Await it before `encode`.
-   */
-  prepare?(prompts: string[]): Promise<void>;
-  /** The trainable variables ({} when frozen), named as in the ParamStore that holds them. */
-  variables(): Record<string, tf.Variable>;
-  /** Writes config.json (+ model.safetensors + tokenizer.json for builtin; a reference for pretrained). */
-  save(dir: string): Promise<void>;
-  dispose(): void;
-}
+export type { TextEncoder, TextEncoding } from './common.js';
 
 const posInt = z.number().int().positive();
 

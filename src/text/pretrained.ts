@@ -30,7 +30,7 @@ import { UserError } from '../errors.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { parseConfig, readJsonFile } from '../io/config.js';
 import { PAD_BIAS, TEXT_CONFIG_FILE } from './common.js';
-import type { TextEncoder, TextEncoding } from './encoder.js';
+import type { TextEncoder, TextEncoding } from './common.js';
 
 const posInt = z.number().int().positive();
 

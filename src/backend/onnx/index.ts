@@ -20,7 +20,7 @@
  * (pool.ts), owned by the cpu backend's storage like any cpu tensor's.
  */
 import * as tf from '@tensorflow/tfjs';
-import type { BackendOptions } from '../index.js';
+import type { BackendOptions } from '../options.js';
 import { disownAliases, OnnxBackend } from './backend.js';
 import { nativeBinding } from './binding.js';
 import { configureSessions, defaultThreads, isProfiling, recordFallback } from './sessions.js';
