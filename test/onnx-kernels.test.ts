@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-cpu';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ENGINE_MIN_FLOPS } from '../src/backend/onnx/kernels/matmul.js';
-import { adamwUpdate, layerNorm } from '../src/nn/fused-kernels.js';
+import { adamwUpdate, emaUpdate, layerNorm } from '../src/nn/fused-kernels.js';
 import { gelu } from '../src/nn/layers.js';
 import { onnxStats, registerOnnxBackend, resetOnnxStats, setProfiling } from '../src/backend/onnx/index.js';
 import { Rng } from '../src/random.js';
@@ -266,6 +266,26 @@ describe('onnx backend: fused AdamW update (MaskgenAdamW, one typed-array loop f
     }
     expect(tf.getKernel('MaskgenAdamW', 'cpu')).toBeUndefined();
     expect(tf.getKernel('MaskgenAdamW', 'onnx')).toBeDefined();
+  });
+});
+
+describe('onnx backend: fused moving-average step (MaskgenEma)', () => {
+  it('matches the composite d·a + (1 − d)·w on cpu', async () => {
+    const shape = [300, 77];
+    for (const d of [0.5, 0.999]) {
+      const run = async (backend: string) => {
+        await tf.setBackend(backend);
+        return tf.tidy(() => {
+          const [a, w] = [5, 6].map((seed) => tf.tensor(data({ shape }, seed), shape));
+          return emaUpdate(a!, w!, d).dataSync().slice();
+        });
+      };
+      const want = await run('cpu');
+      const got = await run('onnx');
+      expect(relErr(got, want)).toBeLessThan(1e-6);
+    }
+    expect(tf.getKernel('MaskgenEma', 'cpu')).toBeUndefined();
+    expect(tf.getKernel('MaskgenEma', 'onnx')).toBeDefined();
   });
 });
 

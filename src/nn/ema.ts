@@ -4,6 +4,7 @@
  * averaged weights are what a bundle ships; the trained ones go on training.
  */
 import * as tf from '@tensorflow/tfjs';
+import { emaUpdate } from './fused-kernels.js';
 import { emaDecayAt } from './schedules.js';
 
 /** The prefix of the average's tensors in a checkpoint's optimizer state. */
@@ -34,9 +35,11 @@ export class Ema {
   /** One step of the average toward the current weights. */
   update(): void {
     const d = emaDecayAt(this.updates, this.decay);
-    tf.tidy(() => {
-      for (const [name, a] of this.avg) a.assign(tf.add(tf.mul(a, d), tf.mul(this.vars[name]!, 1 - d)));
-    });
+    for (const [name, a] of this.avg) {
+      const next = emaUpdate(a, this.vars[name]!, d);
+      a.assign(next);
+      next.dispose();
+    }
     this.updates++;
   }
 

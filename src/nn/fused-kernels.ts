@@ -60,6 +60,7 @@ export function layerNorm<T extends tf.Tensor>(x: T, g: tf.Tensor, b: tf.Tensor,
 }
 
 export const ADAMW_KERNEL = 'MaskgenAdamW';
+export const EMA_KERNEL = 'MaskgenEma';
 
 /** The numbers of one AdamW update, the same for every parameter of a step. */
 export interface AdamWCoefficients {
@@ -98,4 +99,15 @@ export function adamwUpdate(p: tf.Tensor, m: tf.Tensor, v: tf.Tensor, g: tf.Tens
     if (c.decay !== 0) update = tf.add(update, tf.mul(p, c.decay));
     return [tf.sub(p, update), m1, v1];
   });
+}
+
+/**
+ * One step of a moving average: a' = d·a + (1 − d)·w. One kernel call (one pass over a and w) on
+ * backends that register `MaskgenEma` (the onnx backend), three ops elsewhere.
+ */
+export function emaUpdate(a: tf.Tensor, w: tf.Tensor, d: number): tf.Tensor {
+  if (a.dtype === 'float32' && hasKernels(EMA_KERNEL)) {
+    return tf.tidy(() => tf.engine().runKernel(EMA_KERNEL, { a, w, coef: tf.tensor1d([d, 1 - d]) }) as tf.Tensor);
+  }
+  return tf.tidy(() => tf.add(tf.mul(a, d), tf.mul(w, 1 - d)));
 }

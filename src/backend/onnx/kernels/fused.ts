@@ -5,7 +5,7 @@
  * instead of once per op; and AdamW's update as one typed-array loop.
  */
 import type * as tf from '@tensorflow/tfjs';
-import { ADAMW_KERNEL, GELU_GRAD_KERNEL, GELU_K, GELU_KERNEL, LAYER_NORM_GRAD_KERNEL, LAYER_NORM_KERNEL } from '../../../nn/fused-kernels.js';
+import { ADAMW_KERNEL, EMA_KERNEL, GELU_GRAD_KERNEL, GELU_K, GELU_KERNEL, LAYER_NORM_GRAD_KERNEL, LAYER_NORM_KERNEL } from '../../../nn/fused-kernels.js';
 import { allocate, compiled, runCompiled } from '../sessions.js';
 import { float, int, ints, type GraphSpec, type NodeSpec } from '../graphs.js';
 import { runToTensor, sizeOf, valuesOf, type KernelArgs } from './util.js';
@@ -160,6 +160,18 @@ function adamw({ inputs, backend }: KernelArgs): tf.TensorInfo[] {
   return [p1, m1, v1].map((o) => backend.makeTensorInfo([...p.shape], 'float32', o));
 }
 
+/** One step of a moving average (nn/fused-kernels.ts emaUpdate): a, w [n] and [d, 1 − d] → d·a + (1 − d)·w, one loop. */
+function ema({ inputs, backend }: KernelArgs): tf.TensorInfo {
+  const { a, w, coef } = inputs as Record<'a' | 'w' | 'coef', tf.TensorInfo>;
+  const n = sizeOf(a.shape);
+  const [d, od] = valuesOf(backend, coef) as Float32Array;
+  const av = valuesOf(backend, a) as Float32Array;
+  const wv = valuesOf(backend, w) as Float32Array;
+  const out = allocate('float32', n) as Float32Array;
+  for (let i = 0; i < n; i++) out[i] = av[i]! * d! + wv[i]! * od!;
+  return backend.makeTensorInfo([...a.shape], 'float32', out);
+}
+
 /** Kernels with no cpu counterpart: registered for onnx on their own. */
 export const fusedKernels: { name: string; run: (args: KernelArgs) => tf.TensorInfo | tf.TensorInfo[] }[] = [
   { name: GELU_KERNEL, run: geluForward },
@@ -167,4 +179,5 @@ export const fusedKernels: { name: string; run: (args: KernelArgs) => tf.TensorI
   { name: LAYER_NORM_KERNEL, run: layerNormForward },
   { name: LAYER_NORM_GRAD_KERNEL, run: layerNormBackward },
   { name: ADAMW_KERNEL, run: adamw },
+  { name: EMA_KERNEL, run: ema },
 ];
