@@ -32,8 +32,12 @@ export class ModelSession {
     });
   }
 
-  /** Runs the model on `feeds` (every graph input, by name); returns every output, by name. */
-  run(feeds: Record<string, OrtData>): Record<string, OrtData> {
+  /**
+   * Runs the model on `feeds` (every graph input, by name); returns every output, by name. The
+   * outputs are fresh arrays, or what `take` gives for those it is asked about (the training step
+   * takes its gradients' from the buffer pool, since they go straight into tensors).
+   */
+  run(feeds: Record<string, OrtData>, take?: (output: ValueSpec, size: number) => OrtData | undefined): Record<string, OrtData> {
     const inputs: Record<string, OrtTensor> = {};
     for (const v of this.inputs) {
       const data = feeds[v.name];
@@ -42,7 +46,7 @@ export class ModelSession {
       inputs[v.name] = { type: v.dtype, dims: v.dims, data };
     }
     const fetches: Record<string, OrtTensor> = {};
-    for (const v of this.outputs) fetches[v.name] = { type: v.dtype, dims: v.dims, data: allocate(v) };
+    for (const v of this.outputs) fetches[v.name] = { type: v.dtype, dims: v.dims, data: take?.(v, sizeOf(v)) ?? allocate(v) };
     this.session.run(inputs, fetches, {});
     const out: Record<string, OrtData> = {};
     for (const v of this.outputs) out[v.name] = fetches[v.name]!.data;
@@ -50,8 +54,12 @@ export class ModelSession {
   }
 }
 
+function sizeOf(v: ValueSpec): number {
+  return v.dims.reduce((a, b) => a * b, 1);
+}
+
 function allocate(v: ValueSpec): OrtData {
-  const size = v.dims.reduce((a, b) => a * b, 1);
+  const size = sizeOf(v);
   switch (v.dtype) {
     case 'float32':
       return new Float32Array(size);

@@ -8,6 +8,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { OrtData } from './binding.js';
 import type { GraphSpec } from './graphs.js';
 import { ModelSession } from './model-session.js';
+import { takeFloat32 } from './pool.js';
 
 export interface TrainStepResult {
   /** Per weight name, as tensors the caller disposes. */
@@ -33,7 +34,10 @@ export function trainSession(model: object, key: string, build: () => GraphSpec)
 export function runTrainStep(session: ModelSession, vars: Record<string, tf.Variable>, feeds: Record<string, OrtData>): TrainStepResult {
   const all: Record<string, OrtData> = { ...feeds };
   for (const [name, v] of Object.entries(vars)) all[name] = v.dataSync() as Float32Array;
-  const out = session.run(all);
+  // The gradients go straight into tensors, which hand their buffers back to the pool when the
+  // optimizer disposes them: the next step's gradients reuse them instead of ~4 bytes a weight of
+  // fresh, zeroed memory.
+  const out = session.run(all, (v, size) => (v.dtype === 'float32' && v.name.startsWith('grad:') && v.name.slice(5) in vars ? takeFloat32(size) : undefined));
   const grads: Record<string, tf.Tensor> = {};
   for (const [name, v] of Object.entries(vars)) grads[name] = tf.tensor(out[`grad:${name}`] as Float32Array, v.shape, 'float32');
   return { grads, sumSquares: (out.grad_sq as Float32Array)[0]!, out };
