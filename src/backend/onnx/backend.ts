@@ -4,6 +4,7 @@
  * tensor's data is disposed, unless their values were read out or viewed by another tensor.
  */
 import type * as tf from '@tensorflow/tfjs';
+import { engine as tfEngine } from '@tensorflow/tfjs';
 import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import { disown, release } from './pool.js';
 
@@ -51,4 +52,15 @@ export function disownAliases(backend: MathBackendCPU, inputs: tf.NamedTensorInf
       }
     }
   }
+}
+
+/**
+ * A float32 tensor's values as they lie in the onnx backend, for a reader that is done with them
+ * before it returns (an ORT feed, read synchronously): unlike `dataSync`, this does not disown the
+ * buffer, so it can still be recycled when its tensor goes.
+ */
+export function peekFloat32(t: tf.Tensor): Float32Array {
+  const backend = t.dtype === 'float32' ? (tfEngine().backend as MathBackendCPU) : undefined;
+  const values = backend instanceof OnnxBackend ? backend.data.get(t.dataId)?.values : undefined;
+  return values instanceof Float32Array ? values : (t.dataSync() as Float32Array);
 }

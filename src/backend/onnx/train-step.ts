@@ -9,6 +9,7 @@ import type { OrtData } from './binding.js';
 import type { GraphSpec } from './graphs.js';
 import { ModelSession } from './model-session.js';
 import { takeFloat32 } from './pool.js';
+import { peekFloat32 } from './backend.js';
 
 export interface TrainStepResult {
   /** Per weight name, as tensors the caller disposes. */
@@ -33,7 +34,8 @@ export function trainSession(model: object, key: string, build: () => GraphSpec)
 /** One step: `feeds` (the batch) plus every weight of `vars` under its name. */
 export function runTrainStep(session: ModelSession, vars: Record<string, tf.Variable>, feeds: Record<string, OrtData>): TrainStepResult {
   const all: Record<string, OrtData> = { ...feeds };
-  for (const [name, v] of Object.entries(vars)) all[name] = v.dataSync() as Float32Array;
+  // read in place and not disowned: when the optimizer replaces a weight, its old buffer goes back to the pool
+  for (const [name, v] of Object.entries(vars)) all[name] = peekFloat32(v);
   // The gradients go straight into tensors, which hand their buffers back to the pool when the
   // optimizer disposes them: the next step's gradients reuse them instead of ~4 bytes a weight of
   // fresh, zeroed memory.
