@@ -8,6 +8,7 @@
  *   npx tsx scripts/eval-fmnist.ts --bundle runs/fmnist --train data/fmnist-train --test data/fmnist-test
  */
 import path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { initBackend, type BackendChoice } from '../src/backend/index.js';
@@ -64,6 +65,13 @@ const realVsReal = frechetDistance(realA, realB);
 process.stderr.write(`Fréchet distance between two real sets of ${count}: ${realVsReal.toFixed(2)}\n`);
 
 const pipe = await MaskgenPipeline.load(args.bundle);
+// The floor the tokenizer sets: the second real set through encode → decode, against the first.
+const reconstructed = tf.tidy(() => {
+  const images = imagesToFloat32(test, order.slice(count, 2 * count));
+  return pipe.tokenizer.reconstruct(tf.tensor4d(images, [count, size, size, 1])).dataSync() as Float32Array; // [0, 1] in and out
+});
+const reconstructedVsReal = frechetDistance(stats(reconstructed), realA);
+process.stderr.write(`Fréchet distance of the tokenizer's reconstructions of real images to real: ${reconstructedVsReal.toFixed(2)}\n`);
 const sampler = samplerOptions(args);
 const scales = args.guidance.split(',').map(Number);
 const results: Record<string, { accuracy: number; frechet: number; perClass: number[]; seconds: number }> = {};
@@ -91,4 +99,4 @@ for (const guidance of scales) {
 }
 pipe.dispose();
 judge.model.dispose();
-process.stdout.write(JSON.stringify({ backend, bundle: args.bundle, perClassImages: args.perClass, classifierTestAccuracy: realAccuracy, realVsReal, sampler, guidance: results }) + '\n');
+process.stdout.write(JSON.stringify({ backend, bundle: args.bundle, perClassImages: args.perClass, classifierTestAccuracy: realAccuracy, realVsReal, reconstructedVsReal, sampler, guidance: results }) + '\n');
