@@ -7,7 +7,8 @@
  * of the 32 px image) enlarged to the classifier's 64 px. An object is found in its region when the
  * classifier names its category there. The two objects of a pair are of different categories.
  * The same cut-outs of the real composites give the ceiling (what the judge finds where each object
- * truly is).
+ * truly is), and the images without regions scored against whichever layout suits them best tell how
+ * many objects the model draws recognisably at all, wherever it puts them.
  *
  *   npx tsx scripts/eval-paint-with-words.ts --bundle runs/pairs --pairs data/emoji-pairs --classifier runs/emoji64-classifier
  */
@@ -19,7 +20,7 @@ import { initBackend, type BackendChoice } from '../src/backend/index.js';
 import { crop, halfBox, objectBox, type Side } from '../src/data/composites.js';
 import { loadImageFolder } from '../src/data/imagefolder.js';
 import { resize } from '../src/data/resample.js';
-import { toUint8 } from '../src/data/images.js';
+import { makeGrid, toUint8, writePng, type RawImage } from '../src/data/images.js';
 import { classify, loadClassifier } from '../src/eval/classifier.js';
 import { MaskgenPipeline } from '../src/pipeline.js';
 import { Rng } from '../src/random.js';
@@ -34,6 +35,7 @@ const args = await samplerFlags(yargs(hideBin(process.argv)))
   .option('guidance', { type: 'number', default: 3 })
   .option('strength', { type: 'string', default: '4', describe: 'region strengths to try, comma-separated' })
   .option('seed', { type: 'number', default: 1 })
+  .option('grid', { type: 'string', describe: 'write a PNG: a column for each of the first 8 prompts, rows without regions, A left | B right, A right | B left (first strength, first image)' })
   .option('backend', { type: 'string', default: 'auto' })
   .option('threads', { type: 'number' })
   .strict()
@@ -106,13 +108,29 @@ function score(t: Tally, images: Float32Array[], a: string, b: string, aSide: Si
 const sampler = samplerOptions(args);
 const strengths = args.strength.split(',').map(Number);
 const without = tally();
+/** Images without regions scored against the better of the two layouts: objects drawn recognisably, wherever. */
+const drawn = tally();
 const withRegions = new Map(strengths.map((s) => [s, tally()]));
+const GRID_COLUMNS = 8;
+const gridRows: RawImage<Float32Array>[][] = [[], [], []];
+const asImage = (data: Float32Array): RawImage<Float32Array> => ({ data, width: S, height: S, channels: 3 });
 const t0 = Date.now();
 for (const [i, { a, b }] of prompts.entries()) {
   const prompt = `${a} and ${b}`;
   const common = { ...sampler, prompts: [prompt], n: args.n, guidance: args.guidance, seed: args.seed + i };
   const plain = (await pipe.generate(common)).map((g) => g.image.data);
   for (const side of ['left', 'right'] as const) score(without, plain, a, b, side); // no regions: either layout is as likely
+  for (const image of plain) {
+    // how many of the two objects the judge finds in whichever layout the model chose (placement left aside)
+    const found = (['left', 'right'] as const).map((side) => {
+      const t = tally();
+      score(t, [image], a, b, side);
+      return t.found;
+    });
+    drawn.found += Math.max(...found);
+    drawn.objects += 2;
+  }
+  if (i < GRID_COLUMNS) gridRows[0]!.push(asImage(plain[0]!));
   for (const s of strengths) {
     for (const aSide of ['left', 'right'] as const) {
       const bSide: Side = aSide === 'left' ? 'right' : 'left';
@@ -122,11 +140,14 @@ for (const [i, { a, b }] of prompts.entries()) {
       ];
       const painted = (await pipe.generate({ ...common, regions, regionStrength: s })).map((g) => g.image.data);
       score(withRegions.get(s)!, painted, a, b, aSide);
+      if (i < GRID_COLUMNS && s === strengths[0]) gridRows[aSide === 'left' ? 1 : 2]!.push(asImage(painted[0]!));
     }
   }
   process.stderr.write(`\r${i + 1}/${prompts.length} prompts (${((Date.now() - t0) / 1000).toFixed(0)}s)`);
 }
 process.stderr.write('\n');
+if (args.grid) await writePng(args.grid, makeGrid(gridRows.flat(), gridRows[0]!.length));
+process.stderr.write(`prompts of the grid's columns: ${prompts.slice(0, GRID_COLUMNS).map((p) => `${p.a} and ${p.b}`).join('; ')}\n`);
 const share = (t: Tally) => ({ objectsFound: t.found / t.objects, bothFound: t.both / t.images, images: t.images });
 process.stdout.write(
   JSON.stringify({
@@ -138,6 +159,7 @@ process.stdout.write(
     sampler,
     realCeiling: ceiling,
     withoutRegions: share(without),
+    withoutRegionsEitherLayout: drawn.found / drawn.objects,
     withRegions: strengths.map((s) => ({ strength: s, ...share(withRegions.get(s)!) })),
   }) + '\n',
 );
