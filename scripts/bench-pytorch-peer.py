@@ -5,7 +5,7 @@ The same masked transformer as src/transformer/model.ts (token embedding with [M
 positions, pre-LN blocks with self-attention, cross-attention to 16 fixed random text tokens and a
 GELU MLP, final LayerNorm, head to codebook logits), trained with AdamW on masked, label-smoothed
 cross-entropy at batch 32; and one image generated with 12 MaskGIT steps and classifier-free
-guidance (cond and uncond in one batch of 2). Prints one JSON object, like the maskgen benches, so
+guidance (cond and uncond in one batch of 2; `--images N` generates N together in a batch of 2N). Prints one JSON object, like the maskgen benches, so
 that both can be measured on the same machine in the same run:
 
     apt-get install python3-torch          # Debian's PyTorch 1.13 (CPU)
@@ -187,6 +187,8 @@ def main():
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--steps", type=int, default=12)
+    ap.add_argument("--images", type=int, default=1, help="images generated together (cond and uncond in one batch of 2x)")
+    ap.add_argument("--no-train", action="store_true", help="time generation only")
     ap.add_argument("--model", choices=["transformer", "tokenizer"], default="transformer")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -212,30 +214,34 @@ def main():
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
 
-    train_ms = time_median(train_step, args.runs, 2)
+    train_ms = None if args.no_train else time_median(train_step, args.runs, 2)
 
     model.eval()
     both = torch.cat([text, torch.zeros_like(text)])
 
+    images = args.images
+    cond = text.expand(images, -1, -1)
+    both = torch.cat([cond, torch.zeros_like(cond)])
+
     @torch.no_grad()
     def generate():
-        grid = torch.full((1, n), model.mask_id)
+        grid = torch.full((images, n), model.mask_id)
         for step in range(args.steps):
-            logits = model(grid.expand(2, -1), both)
-            guided = logits[1] + 3.0 * (logits[0] - logits[1])
+            logits = model(torch.cat([grid, grid]), both)
+            guided = logits[images:] + 3.0 * (logits[:images] - logits[images:])
             probs = torch.softmax(guided, -1)
-            sampled = torch.multinomial(probs, 1).squeeze(-1)
-            unknown = grid[0] == model.mask_id
-            conf = torch.log(probs.gather(-1, sampled[:, None]).squeeze(-1))
+            sampled = torch.multinomial(probs.view(-1, k), 1).view(images, n)
+            unknown = grid == model.mask_id
+            conf = torch.log(probs.gather(-1, sampled[..., None]).squeeze(-1))
             temp = 4.5 * (1 - (step + 1) / args.steps)
-            conf = conf + temp * -torch.log(-torch.log(torch.rand(n)))
+            conf = conf + temp * -torch.log(-torch.log(torch.rand(images, n)))
             conf = torch.where(unknown, conf, torch.full_like(conf, math.inf))
             still_masked = math.floor(n * math.cos(math.pi / 2 * (step + 1) / args.steps))
-            chosen = torch.where(unknown, sampled, grid[0])
+            chosen = torch.where(unknown, sampled, grid)
             if still_masked > 0:
-                cut = conf.topk(still_masked, largest=False).indices
-                chosen[cut] = model.mask_id
-            grid = chosen[None]
+                cut = conf.topk(still_masked, dim=-1, largest=False).indices
+                chosen.scatter_(1, cut, model.mask_id)
+            grid = chosen
         return grid
 
     gen_ms = time_median(generate, args.runs, 1)
@@ -245,8 +251,10 @@ def main():
         "threads": args.threads,
         "batchSize": b,
         "msPerStep": train_ms,
-        "tokensPerSec": b * n * 1000 / train_ms,
-        "msPerImage": gen_ms,
+        "tokensPerSec": None if train_ms is None else b * n * 1000 / train_ms,
+        "images": images,
+        "msPerImage": gen_ms / images,
+        "imagesPerSec": 1000 * images / gen_ms,
         "steps": args.steps,
     }))
 

@@ -47,4 +47,20 @@ describe('bench --peer', () => {
     expect(out.peer.msPerTrainStep).toBeGreaterThan(0);
     expect(out.vsPeer.trainStep).toBeCloseTo(out.peer.msPerTrainStep / out.msPerTrainStep, 9);
   });
+
+  it.skipIf(!torch)('bench generate --peer: the peer generates as many images together, and the ratio of the two', async () => {
+    const run = await maskgenChild(tmp, ['bench', 'generate', '--width', '64', '--depth', '1', '--images', '2', '--steps', '2', '--runs', '1', '--peer']);
+    expect(run.code, run.stderr).toBe(0);
+    const out = JSON.parse(run.stdout.trim().split('\n').at(-1)!);
+    expect(out.peer.images).toBe(2);
+    expect(out.peer.steps).toBe(2);
+    expect(out.peer.msPerImage).toBeGreaterThan(0);
+    expect(out.vsPeer.imagesPerSec).toBeCloseTo(out.peer.msPerImage / out.msPerImage, 9);
+  });
+
+  it('bench generate --peer with --bundle: one error line (the peer has no bundle)', async () => {
+    const run = await maskgenChild(tmp, ['bench', 'generate', '--bundle', 'fmnist', '--peer', '--runs', '1']);
+    expect(run.code).toBe(1);
+    expect(run.stderr.trim().split('\n').at(-1)).toMatch(/^maskgen: error: --peer .*does not time a bundle/);
+  });
 });

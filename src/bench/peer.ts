@@ -13,9 +13,14 @@ import { packageRoot } from '../io/config.js';
 export const PEER_PYTHON = process.env.MASKGEN_PEER_PYTHON ?? '/usr/bin/python3';
 
 /** Runs the peer for `model` and returns its JSON (the last line it prints). */
-export async function runPeer(model: 'transformer' | 'tokenizer', runs: number, batchSize?: number): Promise<Record<string, unknown>> {
+export async function runPeer(
+  model: 'transformer' | 'tokenizer',
+  runs: number,
+  o: { batchSize?: number; images?: number; steps?: number; generateOnly?: boolean } = {},
+): Promise<Record<string, unknown>> {
   const script = path.join(packageRoot(), 'scripts', 'bench-pytorch-peer.py');
-  const argv = [script, '--model', model, '--threads', '1', '--runs', String(runs), ...(batchSize ? ['--batch-size', String(batchSize)] : [])];
+  const flags = Object.entries({ '--batch-size': o.batchSize, '--images': o.images, '--steps': o.steps }).flatMap(([flag, v]) => (v === undefined ? [] : [flag, String(v)]));
+  const argv = [script, '--model', model, '--threads', '1', '--runs', String(runs), ...flags, ...(o.generateOnly ? ['--no-train'] : [])];
   try {
     const { stdout } = await promisify(execFile)(PEER_PYTHON, argv, { env: { ...process.env, OPENBLAS_NUM_THREADS: '2' }, maxBuffer: 1 << 20 });
     return JSON.parse(stdout.trim().split('\n').at(-1)!) as Record<string, unknown>;

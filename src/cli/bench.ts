@@ -50,7 +50,7 @@ const tokenizer: CommandModule<GlobalArgs, TokenizerArgs> = {
     await startBackend(args);
     const runs = positiveInt(args.runs, '--runs');
     const result = await benchTokenizer(model, train, runs, { compiled: args.compiled && compiledByDefault() });
-    const peer = args.peer ? await runPeer('tokenizer', runs, train.batchSize) : undefined;
+    const peer = args.peer ? await runPeer('tokenizer', runs, { batchSize: train.batchSize }) : undefined;
     const vsPeer = peer && { trainStep: Number(peer.msPerTrainStep) / result.msPerTrainStep };
     process.stdout.write(JSON.stringify({ bench: 'tokenizer', config: args.config, ...result, ...(peer ? { peer, vsPeer } : {}) }) + '\n');
   }),
@@ -92,8 +92,9 @@ function transformerOptions(y: Argv<GlobalArgs>, training: boolean): Argv<Transf
     .option('peer', {
       type: 'boolean',
       default: false,
-      hidden: !training,
-      describe: "also run the PyTorch peer (scripts/bench-pytorch-peer.py, Debian's python3-torch) at its own configuration in this run and print its figures beside maskgen's, with the ratio",
+      describe: training
+        ? "also run the PyTorch peer (scripts/bench-pytorch-peer.py, Debian's python3-torch) at its own configuration in this run and print its figures beside maskgen's, with the ratio"
+        : "also run the PyTorch peer's generation (its own configuration, --images and --steps as given) in this run and print its figures beside maskgen's, with the ratio (not with --bundle)",
     })
     .option('compiled', {
       type: 'boolean',
@@ -126,7 +127,7 @@ const trainTransformer: CommandModule<GlobalArgs, TransformerArgs> = {
     const batch = positiveInt(args.batchSize, '--batch-size');
     const r = await benchTrainTransformer(transformerConfig(args), batch, positiveInt(args.textTokens, '--text-tokens'), runs, args.compiled && compiledByDefault());
     // The peer is fixed at its own configuration (PEER_CONFIG): a ratio only means something there.
-    const peer = args.peer ? await runPeer('transformer', runs, batch) : undefined;
+    const peer = args.peer ? await runPeer('transformer', runs, { batchSize: batch }) : undefined;
     const vsPeer = peer && { tokensPerSec: r.tokensPerSec / Number(peer.tokensPerSec) };
     process.stdout.write(JSON.stringify({ bench: 'train-transformer', ...r, ...(peer ? { peer, vsPeer } : {}) }) + '\n');
   }),
@@ -154,6 +155,7 @@ const generate: CommandModule<GlobalArgs, GenerateArgs> = {
     const steps = positiveInt(args.steps, '--steps');
     const runs = positiveInt(args.runs, '--runs');
     if (args.bundle !== undefined) {
+      if (args.peer) throw new UserError('--peer compares the random model at the peer\'s configuration; it does not time a bundle');
       if (!args.compiled) throw new UserError('--no-compiled times the random model only; a bundle runs as `maskgen generate` does (compiled on the onnx backend)');
       await startBackend(args);
       const pipe = await MaskgenPipeline.load(args.bundle, { refiner: false });
@@ -167,7 +169,10 @@ const generate: CommandModule<GlobalArgs, GenerateArgs> = {
     }
     await startBackend(args);
     const r = await benchGenerate(transformerConfig(args), images, steps, positiveInt(args.textTokens, '--text-tokens'), runs, args.compiled && compiledByDefault(), args.guidance);
-    process.stdout.write(JSON.stringify({ bench: 'generate', ...r }) + '\n');
+    // The peer is fixed at its own configuration and guidance 3: a ratio only means something there.
+    const peer = args.peer ? await runPeer('transformer', runs, { images, steps, generateOnly: true }) : undefined;
+    const vsPeer = peer && { imagesPerSec: Number(peer.msPerImage) / r.msPerImage };
+    process.stdout.write(JSON.stringify({ bench: 'generate', ...r, ...(peer ? { peer, vsPeer } : {}) }) + '\n');
   }),
 };
 
