@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The README's Performance table in one run: every bench, one after the other, one JSON line each
+# (after a "# command" line). Any maskgen training running on the machine is paused (SIGSTOP) for the
+# run and resumed after, so the figures are an idle machine's.
+#
+#   scripts/perf-table.sh > perf.jsonl
+set -u
+cd "$(dirname "$0")/.."
+export PEER_PYTHON=${PEER_PYTHON:-/usr/bin/python3}
+M="node bin/maskgen.js"
+P=$(pgrep -d' ' -f "bin/maskgen.js .*train-" || true)
+if [ -n "$P" ]; then
+  kill -STOP $P
+  trap 'kill -CONT $P' EXIT
+  sleep 2
+fi
+run() { echo "# $*"; timeout 600 $M "$@" 2>/dev/null | tail -1; }
+run --backend onnx bench train-transformer --peer
+run --backend onnx bench train-transformer --no-compiled --runs 3
+run --backend onnx bench generate --peer
+run --backend onnx bench generate --images 16 --peer
+run --backend onnx bench tokenizer --peer
+run --backend onnx bench tokenizer --no-compiled --runs 3
+run --backend onnx bench refine --config small
+run --backend wasm bench train-transformer --runs 3
+run --backend wasm bench generate --runs 3
+run --backend wasm bench tokenizer --runs 3
+run --backend wasm bench refine --config small --runs 3
