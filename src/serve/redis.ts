@@ -108,9 +108,12 @@ export class RedisQueue implements JobQueue {
   }
 
   async get(id: string): Promise<JobView | undefined> {
+    // The state first, then the job: a job read before it finished and its state read after would
+    // look done without its result. BullMQ stores the result and moves the job to completed in one
+    // step, so a job whose state was read as completed has its result when it is read after.
+    const state = STATES[await this.queue.getJobState(id)] ?? 'queued';
     const job = await Job.fromId<JobSpec, JobResult>(this.queue, id);
     if (!job) return undefined;
-    const state = STATES[await job.getState()] ?? 'queued';
     const progress = typeof job.progress === 'object' && job.progress !== null ? (job.progress as JobProgress) : undefined;
     const { previews: _p, ...rest } = progress ?? ({} as JobProgress);
     return {
