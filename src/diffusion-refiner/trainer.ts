@@ -7,6 +7,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { valueAndGrads } from '../nn/params.js';
 import { Rng } from '../random.js';
+import { compiledStepWithText } from '../training/compiled-text.js';
 import { Optimized, scheduleOf, type Grads, type StepMetrics } from '../training/optimized.js';
 import { compiledByDefault } from '../backend/onnx/model-session.js';
 import { runTrainStep, trainSession } from '../backend/onnx/train-step.js';
@@ -141,7 +142,7 @@ export class DenoiserTrainer extends Optimized {
   /**
    * The same batch (noised, augmented, its captions dropped) through one compiled session; a
    * trainable text encoder takes its gradient from the session's gradient of the text embeddings
-   * (a vector-Jacobian product in tfjs), as the transformer's trainer does.
+   * (`compiledStepWithText`, as the transformer's trainer does).
    */
   private compiledGrads(
     batch: { latents: Float32Array; target: Float32Array; low: Float32Array; timesteps: Float32Array; augment: Float32Array },
@@ -152,7 +153,6 @@ export class DenoiserTrainer extends Optimized {
     const b = prompts.length;
     const textGrad = r.text.trainable;
     const e = conditionEmbeddings(batch.timesteps, batch.augment);
-    let out!: { grads: Record<string, tf.Tensor>; sumSquares: number; loss: number; textGrad?: tf.Tensor };
     const run = (enc: TextEncoding) => {
       const textLength = enc.keyBias.shape[1]!;
       const session = trainSession(model, `${b}x${textLength}|${textGrad}`, () => denoiserTrainGraph(model, { batch: b, textLength, textGrad }));
@@ -165,32 +165,14 @@ export class DenoiserTrainer extends Optimized {
         text: enc.embeddings.dataSync() as Float32Array,
         text_bias: enc.keyBias.dataSync() as Float32Array,
       });
-      out = {
+      return {
         grads: step.grads,
         sumSquares: step.sumSquares,
         loss: (step.out.loss as Float32Array)[0]!,
         textGrad: textGrad ? tf.tensor(step.out['grad:text'] as Float32Array, enc.embeddings.shape, 'float32') : undefined,
       };
     };
-    let textGrads: Record<string, tf.Tensor> = {};
-    if (textGrad) {
-      // Encoded once, on the tape; the session's weight gradients are kept out of its clean-up.
-      const textVars = Object.fromEntries(Object.entries(this.vars).filter(([k]) => k.startsWith('text/')));
-      const { value, grads } = valueAndGrads(() => {
-        const enc = r.text.encode(prompts);
-        run(enc);
-        for (const g of Object.values(out.grads)) tf.keep(g);
-        return tf.sum(tf.mul(enc.embeddings, out.textGrad!)) as tf.Scalar;
-      }, textVars);
-      value.dispose();
-      textGrads = grads;
-    } else {
-      const enc = r.text.encode(prompts);
-      run(enc);
-      tf.dispose([enc.embeddings, enc.keyBias]);
-    }
-    const grads: Record<string, tf.Tensor> = {};
-    for (const [k, g] of Object.entries(out.grads)) grads[`denoiser/${k}`] = g;
-    return { grads: { ...grads, ...textGrads }, loss: out.loss, squares: { sum: out.sumSquares, names: new Set(Object.keys(grads)) } };
+    const { out, grads, squares } = compiledStepWithText(r.text, this.vars, prompts, 'denoiser/', run);
+    return { grads, loss: out.loss, squares };
   }
 }

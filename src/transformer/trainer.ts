@@ -8,8 +8,9 @@ import { compiledByDefault } from '../backend/onnx/model-session.js';
 import { valueAndGrads } from '../nn/params.js';
 import { Rng } from '../random.js';
 import type { TextEncoder, TextEncoding } from '../text/encoder.js';
+import { compiledStepWithText } from '../training/compiled-text.js';
 import { Optimized, scheduleOf, type Grads } from '../training/optimized.js';
-import { compiledGrads, type CompiledGrads } from './compiled-training.js';
+import { compiledGrads } from './compiled-training.js';
 import type { TransformerTrainConfig } from './config.js';
 import { maskBatch, maskedCrossEntropy, shiftRight } from './masking.js';
 import type { MaskedTransformer } from './model.js';
@@ -88,35 +89,13 @@ export class TransformerTrainer extends Optimized {
 
   /**
    * The same batch through one compiled ONNX Runtime session; a trainable text encoder takes its
-   * gradient from the session's gradient of the text embeddings (a vector-Jacobian product in tfjs).
+   * gradient from the session's gradient of the text embeddings (`compiledStepWithText`).
    */
   private compiledStep(input: Int32Array, targets: Int32Array, masked: Float32Array, prompts: string[], maskedCount: number): TransformerGrads {
     const run = (enc: TextEncoding) =>
       compiledGrads(this.model, { input, targets, weights: masked, text: enc }, this.train.labelSmoothing, this.text.trainable);
-    let out: CompiledGrads;
-    let textGrads: Record<string, tf.Tensor> = {};
-    if (this.text.trainable) {
-      // The prompts are encoded once, on the tape: the session runs in the middle, and the
-      // encoder's gradient is the product of its Jacobian with the session's gradient of the
-      // embeddings (the session's weight gradients are kept out of the tape's clean-up).
-      const textVars = Object.fromEntries(Object.entries(this.vars).filter(([k]) => k.startsWith('text/')));
-      const { value, grads } = valueAndGrads(() => {
-        const enc = this.text.encode(prompts);
-        out = run(enc);
-        for (const g of Object.values(out.grads)) tf.keep(g);
-        return tf.sum(tf.mul(enc.embeddings, out.textGrad!));
-      }, textVars);
-      value.dispose();
-      textGrads = grads;
-    } else {
-      const enc = this.text.encode(prompts);
-      out = run(enc);
-      tf.dispose([enc.embeddings, enc.keyBias]);
-    }
-    const grads: Record<string, tf.Tensor> = {};
-    for (const [k, g] of Object.entries(out!.grads)) grads[`transformer/${k}`] = g;
-    const squares = { sum: out!.sumSquares, names: new Set(Object.keys(grads)) };
-    return { grads: { ...grads, ...textGrads }, loss: out!.loss, accuracy: out!.correct / Math.max(1, maskedCount), squares };
+    const { out, grads, squares } = compiledStepWithText(this.text, this.vars, prompts, 'transformer/', run);
+    return { grads, loss: out.loss, accuracy: out.correct / Math.max(1, maskedCount), squares };
   }
 
   /** Clips and applies gradients (disposing them). */
