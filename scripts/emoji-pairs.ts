@@ -17,10 +17,10 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { initBackend, type BackendChoice } from '../src/backend/index.js';
 import { loadImageFolder } from '../src/data/imagefolder.js';
-import { crop, objectBox, sideBySide } from '../src/data/composites.js';
+import { objectSquare, sideBySide } from '../src/data/composites.js';
 import { resize } from '../src/data/resample.js';
 import { writePng } from '../src/data/images.js';
-import { classify, loadClassifier } from '../src/eval/classifier.js';
+import { classify, fieldClasses, loadClassifier } from '../src/eval/classifier.js';
 import { Rng } from '../src/random.js';
 
 const args = await yargs(hideBin(process.argv))
@@ -39,7 +39,7 @@ await initBackend(args.backend as BackendChoice);
 const SIZE = 64; // what is written; training and the evaluation read it at 32 px
 const set = await loadImageFolder(args.data, { size: SIZE, channels: 3 });
 const judge = await loadClassifier(args.classifier);
-const categories = [...new Set(set.extras!.map((e) => String(e.category)))].sort(); // fieldClasses' numbering
+const categories = fieldClasses(set, 'category'); // the classifier's numbering
 const wanted = args.categories.split(',').map((s) => s.trim());
 for (const c of wanted) if (!categories.includes(c)) throw new Error(`no category '${c}' in ${args.data}`);
 
@@ -51,17 +51,14 @@ set.captions.forEach((name, i) => {
 });
 const names = [...byName.keys()].filter((n) => byName.get(n)!.length >= 2).sort();
 
-/** What the evaluation sees of an object: its 16 px square of the 32 px composite, enlarged to 64 px. */
-function asJudged(composite64: Uint8Array): Float32Array {
-  const small = resize(composite64, SIZE, SIZE, 3, 32, 32);
-  const square = crop(small, 32, 3, objectBox('left', 32));
-  return Float32Array.from(resize(square, 16, 16, 3, 64, 64), (v) => v / 255);
-}
+/** What the evaluation sees of an object: its 16 px square of the 32 px composite, enlarged to the classifier's size. */
+const asJudged = (composite64: Uint8Array) => objectSquare(resize(composite64, SIZE, SIZE, 3, 32, 32), 32, 3, 'left', judge.config.size);
 const blank = new Uint8Array(per).fill(255);
 const image = (i: number) => set.pixels.subarray(i * per, (i + 1) * per);
 const probes = names.flatMap((n) => byName.get(n)!.map((i) => asJudged(sideBySide(image(i), blank, SIZE, 3, SIZE))));
-const flat = new Float32Array(probes.length * per);
-probes.forEach((p, k) => flat.set(p, k * per));
+const judged = judge.config.size * judge.config.size * 3;
+const flat = new Float32Array(probes.length * judged);
+probes.forEach((p, k) => flat.set(p, k * judged));
 const pred = classify(judge.model, flat, judge.config);
 let k = 0;
 const recognised = names.filter((n) => {
@@ -70,19 +67,11 @@ const recognised = names.filter((n) => {
 });
 
 const rng = new Rng(args.seed);
-const shuffle = <T>(xs: T[]): T[] => {
-  const a = [...xs];
-  for (let i = a.length - 1; i > 0; i--) {
-    const j = rng.int(i + 1);
-    [a[i], a[j]] = [a[j]!, a[i]!];
-  }
-  return a;
-};
 const objects: { name: string; category: string; images: number[] }[] = [];
 for (const c of wanted) {
   const inCat = recognised.filter((n) => String(set.extras![byName.get(n)![0]!]!.category) === c);
   if (inCat.length < args.perCategory) process.stderr.write(`only ${inCat.length} recognised one-word names in '${c}'\n`);
-  for (const name of shuffle(inCat).slice(0, args.perCategory)) objects.push({ name, category: c, images: byName.get(name)! });
+  for (const name of rng.shuffle([...inCat]).slice(0, args.perCategory)) objects.push({ name, category: c, images: byName.get(name)! });
 }
 process.stderr.write(`${recognised.length} of ${names.length} one-word names recognised at composite size; using ${objects.length}: ${objects.map((o) => o.name).join(', ')}\n`);
 

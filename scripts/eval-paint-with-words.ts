@@ -17,9 +17,8 @@ import path from 'node:path';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { initBackend, type BackendChoice } from '../src/backend/index.js';
-import { crop, halfBox, objectBox, type Side } from '../src/data/composites.js';
+import { halfBox, objectSquare, type Side } from '../src/data/composites.js';
 import { loadImageFolder } from '../src/data/imagefolder.js';
-import { resize } from '../src/data/resample.js';
 import { makeGrid, toUint8, writePng, type RawImage } from '../src/data/images.js';
 import { classify, loadClassifier } from '../src/eval/classifier.js';
 import { MaskgenPipeline } from '../src/pipeline.js';
@@ -55,10 +54,7 @@ const J = judge.config.size;
 function judgeHalves(images: Float32Array[], side: Side): Int32Array {
   const per = J * J * 3;
   const flat = new Float32Array(images.length * per);
-  images.forEach((im, k) => {
-    const square = crop(toUint8(im), S, 3, objectBox(side, S));
-    flat.set(Float32Array.from(resize(square, S / 2, S / 2, 3, J, J), (v) => v / 255), k * per);
-  });
+  images.forEach((im, k) => flat.set(objectSquare(toUint8(im), S, 3, side, J), k * per));
   return classify(judge.model, flat, judge.config);
 }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { crop, halfBox, objectBox, sideBySide } from '../src/data/composites.js';
+import { crop, halfBox, objectBox, objectSquare, sideBySide } from '../src/data/composites.js';
 
 /** A src × src RGB image of one colour. */
 const solid = (src: number, rgb: [number, number, number]) => {
@@ -35,6 +35,14 @@ describe('side-by-side composites', () => {
     const out = sideBySide(solid(8, [255, 0, 0]), solid(8, [0, 0, 255]), 8, 3, 16);
     expect(crop(out, 16, 3, objectBox('right', 16))).toEqual(solid(8, [0, 0, 255]));
     expect(crop(out, 16, 3, objectBox('left', 16))).toEqual(solid(8, [255, 0, 0]));
+  });
+
+  it("objectSquare cuts one side's object out and enlarges it, as floats in [0, 1]", () => {
+    const out = sideBySide(solid(8, [255, 0, 0]), solid(8, [0, 0, 255]), 8, 3, 16);
+    const right = objectSquare(out, 16, 3, 'right', 16);
+    expect(right.length).toBe(16 * 16 * 3);
+    for (let i = 0; i < 16 * 16; i++) expect(Array.from(right.subarray(i * 3, i * 3 + 3))).toEqual([0, 0, 1]);
+    expect(Array.from(objectSquare(out, 16, 3, 'left', 4).subarray(0, 3))).toEqual([1, 0, 0]);
   });
 
   it('errors on sizes that do not split and on images of the wrong size', () => {

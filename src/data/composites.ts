@@ -46,6 +46,15 @@ export function sideBySide(left: Uint8Array, right: Uint8Array, src: number, cha
   return out;
 }
 
+/**
+ * An object as a judge sees it: the `objectBox` of `side` cut out of a size × size composite (HWC
+ * bytes) and enlarged to out × out, as floats in [0, 1].
+ */
+export function objectSquare(composite: Uint8Array, size: number, channels: number, side: Side, out: number): Float32Array {
+  const square = crop(composite, size, channels, objectBox(side, size));
+  return Float32Array.from(resize(square, size / 2, size / 2, channels, out, out), (v) => v / 255);
+}
+
 /** The pixels of `box` cut out of a width-wide image (HWC bytes or floats). */
 export function crop<T extends Uint8Array | Float32Array>(image: T, width: number, channels: number, box: PixelBox): T {
   const out = new (image.constructor as { new (n: number): T })(box.w * box.h * channels);
