@@ -58,14 +58,17 @@ function judgeHalves(images: Float32Array[], side: Side): Int32Array {
   return classify(judge.model, flat, judge.config);
 }
 
+/** The classifier's category for the object square of each half of each image. */
+const judgeBoth = (images: Float32Array[]) => ({ left: judgeHalves(images, 'left'), right: judgeHalves(images, 'right') });
+type Judged = ReturnType<typeof judgeBoth>;
+
 // Ceiling: the real composites, read at the size the model makes.
 const real = await loadImageFolder(args.pairs, { size: S, channels: 3, limit: 1000 });
 const realImages = Array.from({ length: real.count }, (_, i) => Float32Array.from(real.pixels.subarray(i * S * S * 3, (i + 1) * S * S * 3), (v) => v / 255));
-const realLeft = judgeHalves(realImages, 'left');
-const realRight = judgeHalves(realImages, 'right');
+const realJudged = judgeBoth(realImages);
 let realFound = 0;
 real.extras!.forEach((e, i) => {
-  realFound += Number(realLeft[i] === catOf.get(String(e.left))) + Number(realRight[i] === catOf.get(String(e.right)));
+  realFound += Number(realJudged.left[i] === catOf.get(String(e.left))) + Number(realJudged.right[i] === catOf.get(String(e.right)));
 });
 const ceiling = realFound / (2 * real.count);
 process.stderr.write(`real composites: ${(100 * ceiling).toFixed(1)}% of objects found in their half\n`);
@@ -86,14 +89,15 @@ interface Tally {
   images: number;
 }
 const tally = (): Tally => ({ objects: 0, found: 0, both: 0, images: 0 });
-/** Scores images of "a and b" against the layout a → aSide. */
-function score(t: Tally, images: Float32Array[], a: string, b: string, aSide: Side): void {
-  const bSide: Side = aSide === 'left' ? 'right' : 'left';
-  const atA = judgeHalves(images, aSide);
-  const atB = judgeHalves(images, bSide);
-  for (let k = 0; k < images.length; k++) {
-    const fa = atA[k] === catOf.get(a);
-    const fb = atB[k] === catOf.get(b);
+const other = (side: Side): Side => (side === 'left' ? 'right' : 'left');
+/** Whether image k shows a at aSide and b at the other side. */
+function foundAt(j: Judged, k: number, a: string, b: string, aSide: Side): [boolean, boolean] {
+  return [j[aSide][k] === catOf.get(a), j[other(aSide)][k] === catOf.get(b)];
+}
+/** Scores the judged images of "a and b" against the layout a → aSide. */
+function score(t: Tally, j: Judged, a: string, b: string, aSide: Side): void {
+  for (let k = 0; k < j.left.length; k++) {
+    const [fa, fb] = foundAt(j, k, a, b, aSide);
     t.objects += 2;
     t.found += Number(fa) + Number(fb);
     t.both += Number(fa && fb);
@@ -115,27 +119,23 @@ for (const [i, { a, b }] of prompts.entries()) {
   const prompt = `${a} and ${b}`;
   const common = { ...sampler, prompts: [prompt], n: args.n, guidance: args.guidance, seed: args.seed + i };
   const plain = (await pipe.generate(common)).map((g) => g.image.data);
-  for (const side of ['left', 'right'] as const) score(without, plain, a, b, side); // no regions: either layout is as likely
-  for (const image of plain) {
+  const judged = judgeBoth(plain);
+  for (const side of ['left', 'right'] as const) score(without, judged, a, b, side); // no regions: either layout is as likely
+  for (let k = 0; k < plain.length; k++) {
     // how many of the two objects the judge finds in whichever layout the model chose (placement left aside)
-    const found = (['left', 'right'] as const).map((side) => {
-      const t = tally();
-      score(t, [image], a, b, side);
-      return t.found;
-    });
+    const found = (['left', 'right'] as const).map((side) => foundAt(judged, k, a, b, side).filter(Boolean).length);
     drawn.found += Math.max(...found);
     drawn.objects += 2;
   }
   if (i < GRID_COLUMNS) gridRows[0]!.push(asImage(plain[0]!));
   for (const s of strengths) {
     for (const aSide of ['left', 'right'] as const) {
-      const bSide: Side = aSide === 'left' ? 'right' : 'left';
       const regions = [
         { word: a, box: halfBox(aSide, S) },
-        { word: b, box: halfBox(bSide, S) },
+        { word: b, box: halfBox(other(aSide), S) },
       ];
       const painted = (await pipe.generate({ ...common, regions, regionStrength: s })).map((g) => g.image.data);
-      score(withRegions.get(s)!, painted, a, b, aSide);
+      score(withRegions.get(s)!, judgeBoth(painted), a, b, aSide);
       if (i < GRID_COLUMNS && s === strengths[0]) gridRows[aSide === 'left' ? 1 : 2]!.push(asImage(painted[0]!));
     }
   }
