@@ -19,19 +19,23 @@ describe('grad tape: convolutional ops against tfjs autograd', () => {
     expect(samePadding(8, 4, 1)).toEqual([8, 1, 2]);
   });
 
-  // [kernel, stride, side]: 3×3 at stride 1 and 2 (even and odd sides), 1×1 (at stride 2 its weight
-  // gradient's convolution reaches one row past the kernel), and an even kernel
-  const cases: [number, number, number][] = [
-    [3, 1, 6],
-    [3, 2, 8],
-    [3, 2, 7],
-    [1, 1, 5],
-    [1, 2, 6],
-    [4, 1, 5],
+  // [kernel, stride, side, input channels]: 3×3 at stride 1 and 2 (even and odd sides), 1×1 (at
+  // stride 2 its weight gradient's convolution reaches one row past the kernel), an even kernel; from
+  // 8 input channels a stride-1 weight gradient is a GEMM a tap over the flat padded images (3×3,
+  // and 4×4 with its uneven padding)
+  const cases: [number, number, number, number][] = [
+    [3, 1, 6, 3],
+    [3, 2, 8, 3],
+    [3, 2, 7, 3],
+    [1, 1, 5, 3],
+    [1, 2, 6, 3],
+    [4, 1, 5, 3],
+    [3, 1, 6, 8],
+    [4, 1, 5, 9],
   ];
-  for (const [k, s, side] of cases) {
-    it(`Conv ${k}×${k}, stride ${s}, ${side}×${side}: output and the input, weight and bias gradients`, () => {
-      const [cin, cout] = [3, 4];
+  for (const [k, s, side, cin] of cases) {
+    it(`Conv ${k}×${k}, stride ${s}, ${side}×${side}, ${cin} channels in: output and the input, weight and bias gradients`, () => {
+      const cout = 4;
       expectSameGradients(
         { x: normal([2, side, side, cin], 1), w: normal([k, k, cin, cout], 2), b: normal([cout], 3) },
         (t, v) => t.transpose(t.conv(t.transpose(v.x!, NHWC_TO_NCHW), t.transpose(v.w!, HWIO_TO_OIHW), v.b!, s), NCHW_TO_NHWC),

@@ -264,6 +264,7 @@ export class GradTape {
         return g.node('ConvTranspose', [dy, w], { ...attrs, output_padding: { ints: outputPadding } });
       });
       this.accumulate(w, () => {
+        if (stride === 1 && kh * kw > 1 && c >= 8) return this.convWeightGradByShifts(x, dy, [kh, kw], pads);
         const swap = [1, 0, 2, 3];
         // [C, O, kh', kw'], kh' = H + pads − (oh − 1)·s ≥ kh (more only where a strided 1×1 skips the last row)
         let dw = g.node('Conv', [g.transpose(x, swap), g.transpose(dy, swap)], {
@@ -277,6 +278,36 @@ export class GradTape {
         return g.transpose(dw, swap);
       });
     });
+  }
+
+  /**
+   * The weight gradient of a stride-1 convolution, dW[o, c, i, j] = Σ dy[n, o, y, x] · xpad[n, c, y + i, x + j],
+   * as one GEMM a kernel tap over the zero-padded images laid out flat, channels first: on that
+   * grid, tap (i, j) is x shifted by a constant offset, and dy (padded the same way, zero on the
+   * border) makes every wrapped-around term vanish. 2–2.5× faster than the convolution with a
+   * kernel the size of the image (which ORT runs through an im2col a tap at a time) from 8 input
+   * channels up (benchmarked at the autoencoder's shapes); fewer channels keep the convolution.
+   */
+  private convWeightGradByShifts(x: string, dy: string, [kh, kw]: [number, number], [top, left, bottom, right]: number[]): string {
+    const { g } = this;
+    const [n, c, h, wd] = this.shape(x) as [number, number, number, number];
+    const o = this.shape(dy)[1]!;
+    const wp = wd + left! + right!;
+    const flat = n * (h + top! + bottom!) * wp;
+    const [head, tail] = [top! * wp + left!, bottom! * wp + right!];
+    const padded = (v: string, ch: number) =>
+      g.reshape(g.node('Pad', [g.transpose(v, [1, 0, 2, 3]), g.int64s([0, 0, top!, left!, 0, 0, bottom!, right!])]), [ch, flat]);
+    const range = (v: string, from: number, to: number) => g.node('Slice', [v, g.int64s([from]), g.int64s([to]), g.int64s([1])]);
+    const dyFlat = range(padded(dy, o), head, flat - tail);
+    const xFlat = padded(x, c);
+    const taps: string[] = [];
+    for (let i = 0; i < kh; i++) {
+      for (let j = 0; j < kw; j++) {
+        const shift = (i - top!) * wp + (j - left!);
+        taps.push(g.reshape(g.node('Gemm', [dyFlat, range(xFlat, head + shift, flat - tail + shift)], { transB: { i: 1 } }), [o, c, 1]));
+      }
+    }
+    return g.reshape(g.node('Concat', taps, { axis: { i: 2 } }), [o, c, kh, kw]);
   }
 
   /** Nearest-neighbour ×2 upsampling of x [N, C, H, W]; the gradient sums each 2×2 block. */
