@@ -21,6 +21,7 @@ import { frechetDistance } from '../src/eval/frechet.js';
 import { Rng } from '../src/random.js';
 import { hasCheckpoint } from '../src/io/checkpoint.js';
 import { MaskgenPipeline } from '../src/pipeline.js';
+import { tensorValues } from '../src/nn/values.js';
 import { samplerFlags, samplerOptions } from './sampler-flags.js';
 
 const args = await samplerFlags(yargs(hideBin(process.argv)))
@@ -66,10 +67,10 @@ process.stderr.write(`Fréchet distance between two real sets of ${count}: ${rea
 
 const pipe = await MaskgenPipeline.load(args.bundle);
 // The floor the tokenizer sets: the second real set through encode → decode, against the first.
-const reconstructed = tf.tidy(() => {
+const reconstructed = tensorValues(() => {
   const images = imagesToFloat32(test, order.slice(count, 2 * count));
-  return pipe.tokenizer.reconstruct(tf.tensor4d(images, [count, size, size, 1])).dataSync() as Float32Array; // [0, 1] in and out
-});
+  return pipe.tokenizer.reconstruct(tf.tensor4d(images, [count, size, size, 1])); // [0, 1] in and out
+}) as Float32Array;
 const reconstructedVsReal = frechetDistance(stats(reconstructed), realA);
 process.stderr.write(`Fréchet distance of the tokenizer's reconstructions of real images to real: ${reconstructedVsReal.toFixed(2)}\n`);
 const sampler = samplerOptions(args);

@@ -29,6 +29,7 @@ import {
 import { REFINER_PART, loadRefiner, refinerDir } from './diffusion-refiner/io.js';
 import type { RefineOptions, Refiner } from './diffusion-refiner/refiner.js';
 import { UserError } from './errors.js';
+import { tensorValues } from './nn/values.js';
 import { partDir, readModelIndex, resolveBundle, type SamplingDefaults } from './io/bundle.js';
 import { loadCheckpoint } from './io/checkpoint.js';
 import { parseConfig } from './io/config.js';
@@ -368,7 +369,7 @@ export class MaskgenPipeline {
   decodeTokens(tokens: Int32Array, batch: number): RawImage<Float32Array>[] {
     const g = this.tokenizer.grid;
     const { imageSize: size, channels } = this.tokenizer.config;
-    const pixels = tf.tidy(() => this.tokenizer.decode(tf.tensor3d(tokens, [batch, g, g], 'int32')).dataSync() as Float32Array);
+    const pixels = tensorValues(() => this.tokenizer.decode(tf.tensor3d(tokens, [batch, g, g], 'int32'))) as Float32Array;
     const per = size * size * channels;
     return Array.from({ length: batch }, (_, i) => ({ data: pixels.slice(i * per, (i + 1) * per), width: size, height: size, channels }));
   }
@@ -393,7 +394,7 @@ export class MaskgenPipeline {
   /** An image (HWC in [0, 1], the tokenizer's size) → its token grid [g·g]. */
   encodeImage(image: RawImage<Float32Array>): Int32Array {
     const { imageSize: size, channels } = this.tokenizer.config;
-    return Int32Array.from(tf.tidy(() => this.tokenizer.encode(tf.tensor4d(image.data, [1, size, size, channels])).dataSync() as Int32Array));
+    return Int32Array.from(tensorValues(() => this.tokenizer.encode(tf.tensor4d(image.data, [1, size, size, channels]))));
   }
 
   dispose(): void {

@@ -17,6 +17,7 @@
  * composes these the way its model.ts composes the layers; tests hold each graph to its tfjs model.
  */
 import * as tf from '@tensorflow/tfjs';
+import { tensorValues, valuesOf } from './values.js';
 import { GradTape } from '../backend/onnx/autodiff.js';
 import type { GraphBuilder } from '../backend/onnx/graph-builder.js';
 import { GELU_K } from './fused-kernels.js';
@@ -249,7 +250,7 @@ export class GraphLayers {
     if (as.every((n) => this.made.has(n))) return as.map((n) => this.made.get(n)!);
     const piece = [...dims];
     piece[axis] = dims[axis]! / as.length;
-    const values = tf.tidy(() => tf.split(tf.mul(this.variable(name), scale), as.length, axis).map((p) => p.dataSync() as Float32Array));
+    const values = tf.tidy(() => tf.split(tf.mul(this.variable(name), scale), as.length, axis)).map((t) => valuesOf(t) as Float32Array);
     return as.map((n, i) => this.once(n, () => this.t.constant(n, values[i]!, piece)));
   }
 
@@ -257,7 +258,7 @@ export class GraphLayers {
   private permuted(name: string, perm: readonly number[], as: string): string {
     if (this.mode === 'train') return this.t.transpose(this.weight(name), perm);
     const dims = this.shape(name);
-    return this.once(as, () => this.t.constant(as, tf.tidy(() => tf.transpose(this.variable(name), [...perm]).dataSync() as Float32Array), perm.map((p) => dims[p]!)));
+    return this.once(as, () => this.t.constant(as, tensorValues(() => tf.transpose(this.variable(name), [...perm])) as Float32Array, perm.map((p) => dims[p]!)));
   }
 
   private once(name: string, make: () => string): string {

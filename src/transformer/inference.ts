@@ -16,6 +16,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { cachedModelSession, compiledByDefault, type ModelSession } from '../backend/onnx/model-session.js';
+import { tensorValues } from '../nn/values.js';
 import type { MaskedTransformer, TextContext } from './model.js';
 import { transformerGraph } from './onnx-graph.js';
 import { crossKeysGraph, headShape, stepGraph, stepSelfBias } from './onnx-step-graph.js';
@@ -48,10 +49,10 @@ export function logitsFunction(model: MaskedTransformer, text: TextContext, batc
     };
   }
   return (tokens, crossBias) =>
-    tf.tidy(() => {
+    tensorValues(() => {
       const bias = crossBias ? tf.tensor3d(checkBias(crossBias, batch * n * length), [batch, n, length]) : undefined;
-      return model.logits(tf.tensor2d(checkTokens(tokens, batch * n), [batch, n], 'int32'), text, bias).dataSync() as Float32Array;
-    });
+      return model.logits(tf.tensor2d(checkTokens(tokens, batch * n), [batch, n], 'int32'), text, bias);
+    }) as Float32Array;
 }
 
 /**

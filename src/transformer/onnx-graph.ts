@@ -13,6 +13,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { GraphSpec } from '../backend/onnx/graphs.js';
 import { GraphLayers } from '../nn/onnx-layers.js';
+import { tensorValues } from '../nn/values.js';
 import { causalBiasBatch, type MaskedTransformer } from './model.js';
 
 export function transformerGraph(model: MaskedTransformer, batch: number, textLength: number, o: { crossBias?: boolean } = {}): GraphSpec {
@@ -27,7 +28,7 @@ export function transformerGraph(model: MaskedTransformer, batch: number, textLe
   const textBias = g.input('text_bias', 'float32', [batch, textLength]);
 
   // token embeddings + (row + column) positions
-  const pos = tf.tidy(() => tf.reshape(tf.add(vars['pos.row']!, vars['pos.col']!), [n, c.width]).dataSync() as Float32Array);
+  const pos = tensorValues(() => tf.reshape(tf.add(vars['pos.row']!, vars['pos.col']!), [n, c.width])) as Float32Array;
   let x = g.reshape(g.add(g.node('Gather', [nn.weight('embed'), tokens]), g.weight('pos', pos, [n, c.width])), [batch * n, c.width]);
   const crossBias = o.crossBias ? g.input('cross_bias', 'float32', [batch, n, textLength]) : undefined;
   const bias = crossBias ? g.add(crossBias, g.reshape(textBias, [batch, 1, textLength])) : textBias;

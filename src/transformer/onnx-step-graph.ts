@@ -24,6 +24,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { GraphSpec } from '../backend/onnx/graphs.js';
 import { GraphLayers, type KeysValues } from '../nn/onnx-layers.js';
 import { PAD_BIAS } from '../text/common.js';
+import { tensorValues } from '../nn/values.js';
 import type { MaskedTransformer } from './model.js';
 
 /** Per head: the heads and their width dh. */
@@ -71,7 +72,7 @@ export function stepGraph(model: MaskedTransformer, batch: number, textLength: n
   }
 
   // the token's embedding + its position's (row + column)
-  const pos = tf.tidy(() => tf.reshape(tf.add(vars['pos.row']!, vars['pos.col']!), [n, c.width]).dataSync() as Float32Array);
+  const pos = tensorValues(() => tf.reshape(tf.add(vars['pos.row']!, vars['pos.col']!), [n, c.width])) as Float32Array;
   let x = g.add(g.node('Gather', [nn.weight('embed'), token]), g.node('Gather', [g.weight('pos', pos, [n, c.width]), position]));
   for (let i = 0; i < c.depth; i++) {
     const selfKeys = (own: KeysValues): KeysValues[] => {
