@@ -18,19 +18,22 @@ import { checkpointBytes, expectSameCheckpoint, killAndResume, maskgenChild, rea
 
 let tmp: string;
 const STORE = 'checkpoints/transformer';
-// 10 steps, a checkpoint every 3, a third of the captions dropped, an EMA of the weights (the bundle's).
+// 10 steps, a checkpoint every 3, a third of the captions dropped, an EMA of the weights (the bundle's),
+// every image and its mirror as examples.
 const cmd = (out: string) => ['train-transformer', '--config', 'config.json', '--data', 'data', '--tokenizer', 'tok', '--out', out, '--batch-size', '8'];
 
 beforeAll(async () => {
   tmp = await mkdtemp(path.join(tmpdir(), 'maskgen-crash-tr-'));
   await shapesFolder(path.join(tmp, 'data'), 24);
-  await tinyConfig(path.join(tmp, 'config.json'), { transformerTrain: { steps: 10, checkpointEvery: 3, warmup: 2, condDropout: 0.3, ema: 0.8 } });
+  await tinyConfig(path.join(tmp, 'config.json'), { transformerTrain: { steps: 10, checkpointEvery: 3, warmup: 2, condDropout: 0.3, ema: 0.8, augmentFlip: true } });
   // An untrained tokenizer is enough: it turns the images into token grids.
   const tok = new VitVqgan(await loadConfig(VqganConfigSchema, 'tiny', 'vqgan'), 3);
   await saveTokenizer(path.join(tmp, 'tok'), tok);
   tok.dispose();
   const ref = await maskgenChild(tmp, cmd('ref'));
   expect(ref.code, ref.stderr).toBe(0);
+  // the images' tokens and their mirrors', each computed once
+  expect((await readdir(path.join(tmp, 'ref', 'cache'))).filter((f) => f.startsWith('tokens-'))).toHaveLength(2);
 });
 
 afterAll(async () => {

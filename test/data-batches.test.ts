@@ -3,7 +3,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
-import { batchIndices, captionsAt, epochBatches, imagesToFloat32, imagesToTensor } from '../src/data/batches.js';
+import { batchIndices, captionsAt, epochBatches, imagesToFloat32, imagesToTensor, mirrored } from '../src/data/batches.js';
 import type { ImageSet } from '../src/data/imagefolder.js';
 import { Rng } from '../src/random.js';
 
@@ -100,6 +100,17 @@ describe('imagesToTensor', () => {
     }
     expect(nFlipped).toBeGreaterThan(2);
     expect(nFlipped).toBeLessThan(14);
+  });
+
+  it('mirrors a whole set left–right, captions kept, and twice is the original', () => {
+    const set = makeSet(3, 2, 5, 3);
+    const m = mirrored(set);
+    expect(m.captions).toEqual(set.captions);
+    for (let i = 0; i < 3; i++)
+      for (let y = 0; y < 2; y++)
+        for (let x = 0; x < 5; x++)
+          for (let k = 0; k < 3; k++) expect(m.pixels[((i * 2 + y) * 5 + x) * 3 + k]).toBe(set.pixels[((i * 2 + y) * 5 + (4 - x)) * 3 + k]);
+    expect(mirrored(m).pixels).toEqual(set.pixels);
   });
 
   it('rejects an index out of range', () => {

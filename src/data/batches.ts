@@ -87,3 +87,17 @@ export function imagesToTensor(set: ImageSet, indices: readonly number[], opts: 
 export function captionsAt(set: ImageSet, indices: readonly number[]): string[] {
   return indices.map((i) => set.captions[i]!);
 }
+
+/**
+ * The set with every image flipped left–right (captions, labels and the rest as they are): the
+ * mirrored half of a flip-augmented data set whose tokens are computed once, as the transformer's are.
+ */
+export function mirrored(set: ImageSet): ImageSet {
+  const { width: w, height: h, channels: c } = set;
+  const pixels = new Uint8Array(set.pixels.length);
+  for (let row = 0; row < set.count * h; row++) {
+    const base = row * w * c;
+    for (let x = 0; x < w; x++) pixels.set(set.pixels.subarray(base + (w - 1 - x) * c, base + (w - x) * c), base + x * c);
+  }
+  return { ...set, pixels };
+}

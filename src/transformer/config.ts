@@ -44,6 +44,11 @@ export const TransformerTrainSchema = z.strictObject({
    * and ship the average (0 = none). May be turned on when a run is resumed: it starts there.
    */
   ema: z.number().min(0).lt(1).default(0),
+  /**
+   * Train on every image and its left–right mirror, each drawn as often (twice the examples per
+   * caption; the mirrors' tokens are computed once, like the images').
+   */
+  augmentFlip: z.boolean().default(false),
 });
 
 export type TransformerTrainConfig = z.infer<typeof TransformerTrainSchema>;

@@ -11,6 +11,7 @@
  */
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
+import { mirrored } from '../data/batches.js';
 import type { ImageSet } from '../data/imagefolder.js';
 import { UserError } from '../errors.js';
 import { writeModelIndex } from '../io/bundle.js';
@@ -56,8 +57,9 @@ export interface TransformerRunResult {
 
 function resumeKey(model: TransformerConfig, text: TextEncoderSpec, train: TransformerTrainConfig): unknown {
   // The step count, checkpoint spacing and EMA may change when a run is resumed.
-  const { steps: _steps, checkpointEvery: _every, ema: _ema, ...rest } = train;
-  return { model, text, train: rest };
+  // Flips are in the key only when on, so that runs from before the option resume as they were.
+  const { steps: _steps, checkpointEvery: _every, ema: _ema, augmentFlip, ...rest } = train;
+  return { model, text, train: augmentFlip ? { ...rest, augmentFlip } : rest };
 }
 
 export async function runTransformerTraining(opts: TransformerRunOptions): Promise<TransformerRunResult> {
@@ -70,7 +72,16 @@ export async function runTransformerTraining(opts: TransformerRunOptions): Promi
   const ckptDir = path.join(out, 'checkpoints', TRANSFORMER_PART);
   const exists = await checkResume(out, ckptDir, opts.resume);
 
-  const tokens = await tokenizeDataset(tokenizer, data, path.join(out, 'cache'), opts.onTokenize);
+  // With flips the examples are the images then their mirrors: example i ≥ count is image i − count mirrored.
+  const sets = train.augmentFlip ? [data, mirrored(data)] : [data];
+  const parts: Int32Array[] = [];
+  for (const set of sets) {
+    const before = parts.length * data.count;
+    parts.push(await tokenizeDataset(tokenizer, set, path.join(out, 'cache'), (done) => opts.onTokenize?.(before + done, sets.length * data.count)));
+  }
+  const tokens = parts.length === 1 ? parts[0]! : concatTokens(parts);
+  const examples = sets.length * data.count;
+  const captionOf = (i: number) => data.captions[i % data.count]!;
   const what = 'transformer checkpoint';
   const ckpt = exists ? await resumeCheckpoint(ckptDir, opts.resume, { what, onWarning: opts.onWarning }) : undefined;
   // The text encoder (its vocabulary) is in the checkpoint; checkpoints from before it was are beside the bundle's.
@@ -117,7 +128,7 @@ export async function runTransformerTraining(opts: TransformerRunOptions): Promi
   };
 
   const n = model.tokens;
-  const nextBatch = runBatches(data.count, train.batchSize, train.seed, trainer.step);
+  const nextBatch = runBatches(examples, train.batchSize, train.seed, trainer.step);
   const batchTokens = new Int32Array(train.batchSize * n);
   try {
     const result = await trainingLoop({
@@ -129,7 +140,7 @@ export async function runTransformerTraining(opts: TransformerRunOptions): Promi
       step: () => {
         const indices = nextBatch();
         indices.forEach((idx, i) => batchTokens.set(tokens.subarray(idx * n, (idx + 1) * n), i * n));
-        return trainer.trainStep(batchTokens, indices.map((i) => data.captions[i]!));
+        return trainer.trainStep(batchTokens, indices.map(captionOf));
       },
       save,
       onStep: opts.onStep,
@@ -140,4 +151,14 @@ export async function runTransformerTraining(opts: TransformerRunOptions): Promi
   } finally {
     trainer.dispose();
   }
+}
+
+function concatTokens(parts: readonly Int32Array[]): Int32Array {
+  const out = new Int32Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
 }
