@@ -21,8 +21,8 @@ describe('grad tape: convolutional ops against tfjs autograd', () => {
 
   // [kernel, stride, side, input channels]: 3×3 at stride 1 and 2 (even and odd sides), 1×1 (at
   // stride 2 its weight gradient's convolution reaches one row past the kernel), an even kernel; from
-  // 8 input channels a stride-1 weight gradient is a GEMM a tap over the flat padded images (3×3,
-  // and 4×4 with its uneven padding)
+  // 8 input channels the weight gradient is a GEMM a tap over the flat padded images, cut into
+  // phases at stride 2 (3×3, and 4×4 with its uneven padding, on even and odd sides)
   const cases: [number, number, number, number][] = [
     [3, 1, 6, 3],
     [3, 2, 8, 3],
@@ -32,6 +32,10 @@ describe('grad tape: convolutional ops against tfjs autograd', () => {
     [4, 1, 5, 3],
     [3, 1, 6, 8],
     [4, 1, 5, 9],
+    [3, 2, 8, 8],
+    [3, 2, 7, 9],
+    [4, 2, 8, 8],
+    [4, 2, 7, 8],
   ];
   for (const [k, s, side, cin] of cases) {
     it(`Conv ${k}×${k}, stride ${s}, ${side}×${side}, ${cin} channels in: output and the input, weight and bias gradients`, () => {

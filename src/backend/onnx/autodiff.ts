@@ -264,7 +264,7 @@ export class GradTape {
         return g.node('ConvTranspose', [dy, w], { ...attrs, output_padding: { ints: outputPadding } });
       });
       this.accumulate(w, () => {
-        if (stride === 1 && kh * kw > 1 && c >= 8) return this.convWeightGradByShifts(x, dy, [kh, kw], pads);
+        if (kh * kw > 1 && c >= 8) return this.convWeightGradByShifts(x, dy, [kh, kw], pads, stride);
         const swap = [1, 0, 2, 3];
         // [C, O, kh', kw'], kh' = H + pads − (oh − 1)·s ≥ kh (more only where a strided 1×1 skips the last row)
         let dw = g.node('Conv', [g.transpose(x, swap), g.transpose(dy, swap)], {
@@ -281,30 +281,37 @@ export class GradTape {
   }
 
   /**
-   * The weight gradient of a stride-1 convolution, dW[o, c, i, j] = Σ dy[n, o, y, x] · xpad[n, c, y + i, x + j],
-   * as one GEMM a kernel tap over the zero-padded images laid out flat, channels first: on that
-   * grid, tap (i, j) is x shifted by a constant offset, and dy (padded the same way, zero on the
-   * border) makes every wrapped-around term vanish. 2–2.5× faster than the convolution with a
-   * kernel the size of the image (which ORT runs through an im2col a tap at a time) from 8 input
-   * channels up (benchmarked at the autoencoder's shapes); fewer channels keep the convolution.
+   * The weight gradient of a convolution, dW[o, c, i, j] = Σ dy[n, o, y, x] · xpad[n, c, s·y + i, s·x + j],
+   * as one GEMM a kernel tap over flat, channels-first grids. xpad is cut into its s × s phases
+   * (rows ≡ p, columns ≡ q mod s), each a grid of A × B cells; dy sits on the same grid, zero beyond
+   * its oh × ow. Tap (i, j) then reads phase (i mod s, j mod s) at a constant offset
+   * ⌊i/s⌋·B + ⌊j/s⌋ from dy's cell, so over the flattened grids it is one GEMM of dy with a slice;
+   * the grid is wide enough that no product of a non-zero dy wraps into the next row or image.
+   * ORT runs the other way, a convolution with an image-sized kernel, through an im2col a tap at a
+   * time: 2–2.5× slower at the autoencoder's stride-1 shapes from 8 input channels up (fewer
+   * channels keep the convolution).
    */
-  private convWeightGradByShifts(x: string, dy: string, [kh, kw]: [number, number], [top, left, bottom, right]: number[]): string {
+  private convWeightGradByShifts(x: string, dy: string, [kh, kw]: [number, number], [top, left, bottom, right]: number[], stride: number): string {
     const { g } = this;
     const [n, c, h, wd] = this.shape(x) as [number, number, number, number];
-    const o = this.shape(dy)[1]!;
-    const wp = wd + left! + right!;
-    const flat = n * (h + top! + bottom!) * wp;
-    const [head, tail] = [top! * wp + left!, bottom! * wp + right!];
-    const padded = (v: string, ch: number) =>
-      g.reshape(g.node('Pad', [g.transpose(v, [1, 0, 2, 3]), g.int64s([0, 0, top!, left!, 0, 0, bottom!, right!])]), [ch, flat]);
-    const range = (v: string, from: number, to: number) => g.node('Slice', [v, g.int64s([from]), g.int64s([to]), g.int64s([1])]);
-    const dyFlat = range(padded(dy, o), head, flat - tail);
-    const xFlat = padded(x, c);
+    const [, o, oh, ow] = this.shape(dy) as [number, number, number, number];
+    const s = stride;
+    const rows = Math.max(Math.ceil((h + top! + bottom!) / s), oh + Math.floor((kh - 1) / s));
+    const cols = Math.max(Math.ceil((wd + left! + right!) / s), ow + Math.floor((kw - 1) / s));
+    const cells = n * rows * cols;
+    // x: [N, C, H, W] → zero-padded to [C, N, rows·s, cols·s] → phases [s, s, C, N·rows·cols]
+    const xPad = g.node('Pad', [g.transpose(x, [1, 0, 2, 3]), g.int64s([0, 0, top!, left!, 0, 0, rows * s - h - top!, cols * s - wd - left!])]);
+    const phases = s === 1 ? g.reshape(xPad, [1, 1, c, cells]) : g.reshape(g.transpose(g.reshape(xPad, [c, n, rows, s, cols, s]), [3, 5, 0, 1, 2, 4]), [s, s, c, cells]);
+    const last = Math.floor((kh - 1) / s) * cols + Math.floor((kw - 1) / s);
+    const range = (v: string, axes: number[], from: number[], to: number[]) => g.node('Slice', [v, g.int64s(from), g.int64s(to), g.int64s(axes)]);
+    // dy: [N, O, oh, ow] → [O, N, rows, cols] (zero beyond oh × ow), flat; its last `last` cells are zero and unused
+    const dyFlat = range(g.reshape(g.node('Pad', [g.transpose(dy, [1, 0, 2, 3]), g.int64s([0, 0, 0, 0, 0, 0, rows - oh, cols - ow])]), [o, cells]), [1], [0], [cells - last]);
     const taps: string[] = [];
     for (let i = 0; i < kh; i++) {
       for (let j = 0; j < kw; j++) {
-        const shift = (i - top!) * wp + (j - left!);
-        taps.push(g.reshape(g.node('Gemm', [dyFlat, range(xFlat, head + shift, flat - tail + shift)], { transB: { i: 1 } }), [o, c, 1]));
+        const shift = Math.floor(i / s) * cols + Math.floor(j / s);
+        const phase = range(phases, [0, 1, 3], [i % s, j % s, shift], [(i % s) + 1, (j % s) + 1, cells - last + shift]);
+        taps.push(g.reshape(g.node('Gemm', [dyFlat, g.reshape(phase, [c, cells - last])], { transB: { i: 1 } }), [o, c, 1]));
       }
     }
     return g.reshape(g.node('Concat', taps, { axis: { i: 2 } }), [o, c, kh, kw]);
