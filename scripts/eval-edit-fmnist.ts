@@ -42,6 +42,7 @@ const args = await yargs(hideBin(process.argv))
     describe: 'several settings, comma-separated "strength x iterations @ guidance", optionally followed by t<temperature> and s<steps per iteration>, e.g. 0.1x20@3,0.2x5@3t0.5s2 (replaces the single-setting flags)',
   })
   .option('selection', { choices: ['random', 'least-likely'] as const, default: 'random' as const, describe: 'which tokens each iteration resamples (every setting of a sweep)' })
+  .option('revert', { type: 'number', default: 0, describe: 'give back changed tokens whose original is at least this times as probable (0 = off; r in a sweep setting)' })
   .option('seed', { type: 'number', default: 1 })
   .option('backend', { type: 'string', default: 'onnx' })
   .option('threads', { type: 'number', default: 1 })
@@ -56,14 +57,15 @@ interface Setting {
   temperature: number;
   stepsPerIteration: number;
   selection: 'random' | 'least-likely';
+  revert: number;
 }
 const settings: Setting[] = args.sweep
   ? args.sweep.split(',').map((s) => {
-      const m = /^\s*([\d.]+)x(\d+)@([\d.]+)(?:t([\d.]+))?(?:s(\d+))?\s*$/.exec(s);
+      const m = /^\s*([\d.]+)x(\d+)@([\d.]+)(?:t([\d.]+))?(?:s(\d+))?(?:r([\d.]+))?\s*$/.exec(s);
       if (!m) throw new Error(`--sweep: '${s}' is not strength x iterations @ guidance [t temperature] [s steps], e.g. 0.2x5@3 or 0.2x5@3t0.5s2`);
-      return { strength: Number(m[1]), iterations: Number(m[2]), guidance: Number(m[3]), temperature: m[4] === undefined ? args.temperature : Number(m[4]), stepsPerIteration: m[5] === undefined ? args.stepsPerIteration : Number(m[5]), selection: args.selection };
+      return { strength: Number(m[1]), iterations: Number(m[2]), guidance: Number(m[3]), temperature: m[4] === undefined ? args.temperature : Number(m[4]), stepsPerIteration: m[5] === undefined ? args.stepsPerIteration : Number(m[5]), selection: args.selection, revert: m[6] === undefined ? args.revert : Number(m[6]) };
     })
-  : [{ strength: args.strength, iterations: args.iterations, guidance: args.guidance, temperature: args.temperature, stepsPerIteration: args.stepsPerIteration, selection: args.selection }];
+  : [{ strength: args.strength, iterations: args.iterations, guidance: args.guidance, temperature: args.temperature, stepsPerIteration: args.stepsPerIteration, selection: args.selection, revert: args.revert }];
 
 const backend = await initBackend(args.backend as BackendChoice, { threads: args.threads });
 const judge = await loadClassifier(args.classifier);
@@ -134,7 +136,7 @@ for (const setting of settings) {
   };
   results.push(r);
   process.stderr.write(
-    `strength ${setting.strength} × ${setting.iterations} iterations, guidance ${setting.guidance}, temperature ${setting.temperature}, ${setting.stepsPerIteration} step(s)/iteration: ${(100 * r.turnedToB).toFixed(1)}% labelled B, ${(100 * r.stillA).toFixed(1)}% still A, ` +
+    `strength ${setting.strength} × ${setting.iterations} iterations, guidance ${setting.guidance}, temperature ${setting.temperature}, ${setting.stepsPerIteration} step(s)/iteration${setting.revert ? `, revert ${setting.revert}` : ''}: ${(100 * r.turnedToB).toFixed(1)}% labelled B, ${(100 * r.stillA).toFixed(1)}% still A, ` +
       `${(100 * r.keptTokens).toFixed(1)}% of tokens kept (${seconds.toFixed(0)}s)\n`,
   );
 }

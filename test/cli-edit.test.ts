@@ -53,12 +53,13 @@ beforeAll(async () => {
   runs.box = edit('--box', '8,6,12,12', '--steps', '4', '--seed', '3', '--out', 'box/edited.png', '--json');
   runs.mask = edit('--mask', 'mask.png', '--steps', '4', '--no-paste', '--out', 'mask/edited.png', '--json');
   runs.extend = edit('--extend', '8,0,16,6', '--steps', '3', '--out', 'extend/edited.png', '--json');
-  runs.maskFree = edit('--mask-free', '--strength', '0.3', '--iterations', '3', '--n', '2', '--seed', '7', '--out', 'mask-free/edited.png', '--json');
+  runs.maskFree = edit('--mask-free', '--strength', '0.3', '--iterations', '3', '--revert', '0.25', '--n', '2', '--seed', '7', '--out', 'mask-free/edited.png', '--json');
   runs.noMode = edit();
   runs.twoModes = edit('--box', '0,0,4,4', '--mask-free');
   runs.outside = edit('--box', '24,0,16,8');
   runs.missing = maskgen('edit', '--bundle', bundle, '--image', 'nope.png', '--prompt', 'a blue square', '--box', '0,0,4,4', '--backend', backend);
   runs.strayFlag = edit('--box', '0,0,4,4', '--strength', '0.5');
+  runs.badRevert = edit('--mask-free', '--revert', '-1');
 }, WAIT);
 
 afterAll(async () => {
@@ -112,7 +113,7 @@ describe('maskgen edit', () => {
     expect(out.kept).toHaveLength(2);
     expect(await readdir(path.join(tmp, 'mask-free'))).toEqual(expect.arrayContaining(['edited-0.png', 'edited-1.png', 'edited-before-after.png', 'edited.json']));
     const sidecar = JSON.parse(await readFile(path.join(tmp, 'mask-free/edited.json'), 'utf8'));
-    expect(sidecar).toMatchObject({ mode: 'mask-free', strength: 0.3, iterations: 3, steps: 1, seed: 7, n: 2 });
+    expect(sidecar).toMatchObject({ mode: 'mask-free', strength: 0.3, iterations: 3, revert: 0.25, steps: 1, seed: 7, n: 2 });
   }, WAIT);
 
   it('refuses bad input with one line and exit 1', async () => {
@@ -122,6 +123,7 @@ describe('maskgen edit', () => {
       ['outside', /^maskgen: error: box 24,0,16,8 is not inside the 32×24 image/],
       ['missing', /^maskgen: error: cannot read image nope\.png: no such file$/],
       ['strayFlag', /^maskgen: error: --strength is for --mask-free, not --box$/],
+      ['badRevert', /^maskgen: error: --revert must be a number ≥ 0, got -1$/],
     ];
     for (const [name, pattern] of cases) {
       const r = await runs[name]!;

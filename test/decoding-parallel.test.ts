@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { UserError } from '../src/errors.js';
-import { leastLikelySelection, maskFreeEdit } from '../src/decoding/editing.js';
+import { leastLikelySelection, maskFreeEdit, revertUnneeded } from '../src/decoding/editing.js';
 import { guidedPredict, parallelDecode, type DecodeStepInfo } from '../src/decoding/parallel-decode.js';
 import { maskTokens } from '../src/decoding/regions.js';
 import { maskSchedule } from '../src/decoding/schedules.js';
@@ -204,6 +204,37 @@ describe('maskFreeEdit', () => {
     expect(Array.from(res.tokens.subarray(0, N)).every((t) => t === 3)).toBe(true); // 32 + 2·16: all of grid 0 now fits
     expect(Array.from(res.tokens.subarray(N)).filter((t) => t === 3)).toHaveLength(32);
     await expect(maskFreeEdit({ tokens: start, batch: B, n: N, k: K, maskId: MASK, predict: toward3, seed: 1, selection: 'nope' as 'random' })).rejects.toThrow(UserError);
+  });
+
+  it('revert gives back the changes the model does not need, and only those', async () => {
+    // revertUnneeded on plain numbers: 3 positions over 3 codes, originals [0, 1, 2], edited [1, 1, 0].
+    // Position 0: original 0 has logit 1, the new 1 has 2 → the original is e^−1 ≈ 0.37 times as probable.
+    // Position 1 is unchanged. Position 2: original 2 at 5 against the new 0 at 0 → far more probable.
+    const logits = new Float32Array([1, 2, 0, 0, 0, 0, 0, 0, 5]);
+    const original = new Int32Array([0, 1, 2]);
+    const edited = new Int32Array([1, 1, 0]);
+    expect(Array.from(revertUnneeded(original, edited, logits, 3, 1))).toEqual([1, 1, 2]);
+    expect(Array.from(revertUnneeded(original, edited, logits, 3, 0.3))).toEqual([0, 1, 2]);
+    expect(Array.from(revertUnneeded(original, edited, logits, 3, 0.4))).toEqual([1, 1, 2]);
+    expect(Array.from(edited)).toEqual([1, 1, 0]);
+    // In the loop: the model wants 3 on grid positions < N/2 and is indifferent elsewhere; every
+    // token is resampled (strength 1) to 3 at temperature 0; revert gives back the indifferent half.
+    const start = Int32Array.from({ length: N }, (_, i) => 4 + (i % 2));
+    let calls = 0;
+    const wants3 = () => {
+      calls++;
+      const l = new Float32Array(N * K);
+      for (let i = 0; i < N; i++) l[i * K + 3] = i < N / 2 ? 10 : 0.5;
+      return l;
+    };
+    const edit = (revert: number) => maskFreeEdit({ tokens: start, batch: 1, n: N, k: K, maskId: MASK, predict: wants3, iterations: 1, strength: 1, temperature: 0, seed: 2, selection: 'random', revert });
+    expect(Array.from((await edit(0)).tokens).every((t) => t === 3)).toBe(true);
+    expect(calls).toBe(1);
+    const reverted = await edit(0.5);
+    expect(calls).toBe(3); // the edit, then one call on the edited grid
+    expect(Array.from(reverted.tokens.subarray(0, N / 2)).every((t) => t === 3)).toBe(true);
+    expect(Array.from(reverted.tokens.subarray(N / 2))).toEqual(Array.from(start.subarray(N / 2)));
+    await expect(edit(-1)).rejects.toThrow(UserError);
   });
 
   it('inpainting is parallelDecode from maskTokens: tokens outside the mask never change', async () => {

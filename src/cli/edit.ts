@@ -8,7 +8,7 @@ import path from 'node:path';
 import sharp from 'sharp';
 import type { Argv, CommandModule } from 'yargs';
 import { ImageReadError, makeGrid, readImage, writePng, type RawImage } from '../data/images.js';
-import { boxToPixelMask, DEFAULT_EDIT_GUIDANCE, DEFAULT_EDIT_SELECTION, DEFAULT_EDIT_ITERATIONS, DEFAULT_EDIT_STRENGTH, DEFAULT_EDIT_TEMPERATURE, DEFAULT_STEPS, type OutpaintLayout, parseBox, parseExtend, type PixelBox } from '../decoding/index.js';
+import { boxToPixelMask, DEFAULT_EDIT_GUIDANCE, DEFAULT_EDIT_REVERT, DEFAULT_EDIT_SELECTION, DEFAULT_EDIT_ITERATIONS, DEFAULT_EDIT_STRENGTH, DEFAULT_EDIT_TEMPERATURE, DEFAULT_STEPS, type OutpaintLayout, parseBox, parseExtend, type PixelBox } from '../decoding/index.js';
 import { UserError } from '../errors.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { type EditOptions, MaskgenPipeline } from '../pipeline.js';
@@ -27,6 +27,7 @@ interface Args extends GlobalArgs {
   strength?: number;
   iterations?: number;
   select?: 'random' | 'least-likely';
+  revert?: number;
   plausibility?: number;
   paste: boolean;
   feather?: number;
@@ -128,6 +129,10 @@ export const editCommand: CommandModule<GlobalArgs, Args> = {
         choices: ['random', 'least-likely'] as const,
         describe: 'mask-free: which tokens each iteration resamples: the share least likely under the prompt (default: those that do not fit it yet) or a random share (Muse)',
       })
+      .option('revert', {
+        type: 'number',
+        describe: 'mask-free: afterwards give back every changed token whose original is at least this times as probable under the prompt (0 = off, the default; e.g. 0.25)',
+      })
       .option('paste', { type: 'boolean', default: true, describe: 'inpaint/outpaint: paste the original back outside the edited area with a feathered edge (--no-paste: keep the decoder\'s pixels)' })
       .option('feather', { type: 'number', describe: 'inpaint/outpaint: feather width in model pixels (default half a patch; 0 = hard edge)' })
       .option('steps', { type: 'number', describe: `parallel decoding steps (default ${DEFAULT_STEPS}; with --mask-free, per iteration, default 1)` })
@@ -148,7 +153,7 @@ export const editCommand: CommandModule<GlobalArgs, Args> = {
     if (given.length > 1) throw new UserError(`choose one edit, not ${given.join(' and ')}`);
     const mode = given[0]!;
     if (mode !== '--mask-free') {
-      for (const [v, flag] of [[args.strength, '--strength'], [args.iterations, '--iterations'], [args.select, '--select']] as const) {
+      for (const [v, flag] of [[args.strength, '--strength'], [args.iterations, '--iterations'], [args.select, '--select'], [args.revert, '--revert']] as const) {
         if (v !== undefined) throw new UserError(`${flag} is for --mask-free, not ${mode}`);
       }
     } else {
@@ -158,6 +163,7 @@ export const editCommand: CommandModule<GlobalArgs, Args> = {
     const n = positiveInt(args.n, '--n');
     const steps = args.steps === undefined ? undefined : positiveInt(args.steps, '--steps');
     if (args.plausibility !== undefined && !(args.plausibility >= 0 && args.plausibility <= 1)) throw new UserError(`--plausibility must be in [0, 1], got ${args.plausibility}`);
+    if (args.revert !== undefined && !(args.revert >= 0)) throw new UserError(`--revert must be a number ≥ 0, got ${args.revert}`);
     const iterations = args.iterations === undefined ? undefined : positiveInt(args.iterations, '--iterations');
     if (args.strength !== undefined && !(args.strength > 0 && args.strength <= 1)) throw new UserError(`--strength must be in (0, 1], got ${args.strength}`);
     if (args.feather !== undefined && (!Number.isInteger(args.feather) || args.feather < 0)) throw new UserError(`--feather must be a whole number of pixels ≥ 0, got ${args.feather}`);
@@ -200,7 +206,7 @@ export const editCommand: CommandModule<GlobalArgs, Args> = {
         plausibility: args.plausibility ?? pipe.sampling.plausibility ?? 0,
       };
       const paste = { paste: args.paste, feather: args.feather ?? Math.max(1, Math.round(pipe.tokenizer.config.patchSize / 2)) };
-      const maskFree = { strength: args.strength ?? DEFAULT_EDIT_STRENGTH, iterations: iterations ?? DEFAULT_EDIT_ITERATIONS, selection: args.select ?? DEFAULT_EDIT_SELECTION };
+      const maskFree = { strength: args.strength ?? DEFAULT_EDIT_STRENGTH, iterations: iterations ?? DEFAULT_EDIT_ITERATIONS, selection: args.select ?? DEFAULT_EDIT_SELECTION, revert: args.revert ?? DEFAULT_EDIT_REVERT };
       let bar: Progress | undefined;
       const common = { image, prompt: args.prompt, n, seed: args.seed, ...settings, onStep: (done: number, total: number) => (bar ??= progress('edit', total)).update(done) };
       // The edit, with the geometry in model pixels; `scaled` records it for the sidecar.

@@ -24,6 +24,8 @@ export const DEFAULT_EDIT_STRENGTH = 0.1;
 export const DEFAULT_EDIT_GUIDANCE = 6;
 /** Default token sampling temperature of mask-free editing (generation's default is 1). */
 export const DEFAULT_EDIT_TEMPERATURE = 0.5;
+/** Default of `revert`: off (the measured defaults above were taken without it). */
+export const DEFAULT_EDIT_REVERT = 0;
 /** Default choice of the tokens resampled each iteration. */
 export const DEFAULT_EDIT_SELECTION: EditSelection = 'least-likely';
 
@@ -54,6 +56,12 @@ export interface MaskFreeEditOptions {
   /** Choice temperature at step 0 of each iteration's decoding (default 4.5; unused with 1 step). */
   choiceTemperatureStart?: number;
   seed: number;
+  /**
+   * After the rounds, give back the changes the prompt does not need (0 = off, default): one more
+   * model call on the edited grid, and every changed token whose original is at least `revert` times
+   * as probable there as the token now in its place goes back to the original. See `revertUnneeded`.
+   */
+  revert?: number;
   /** Called after every iteration with the tokens so far and each item's resampled positions. */
   onIteration?: (info: { iteration: number; iterations: number; tokens: Int32Array; resampled: number[][] }) => void | Promise<void>;
 }
@@ -92,6 +100,8 @@ export async function maskFreeEdit(o: MaskFreeEditOptions): Promise<{ tokens: In
   if (o.tokens.length !== B * N) throw new UserError(`mask-free edit: expected ${B}×${N} = ${B * N} tokens, got ${o.tokens.length}`);
   if (o.tokens.some((t) => t === maskId)) throw new UserError('mask-free edit: the starting tokens must not contain the mask id');
   if (!Number.isInteger(o.seed)) throw new UserError(`seed must be a whole number, got ${o.seed}`);
+  const revert = o.revert ?? DEFAULT_EDIT_REVERT;
+  if (!(revert >= 0)) throw new UserError(`mask-free edit: revert must be a number ≥ 0, got ${revert}`);
   const master = new Rng(o.seed);
   const selRngs = itemRngs(master.seed(), B);
   const decodeSeeds = new Rng(master.seed());
@@ -122,5 +132,25 @@ export async function maskFreeEdit(o: MaskFreeEditOptions): Promise<{ tokens: In
     tokens = res.tokens;
     if (o.onIteration) await o.onIteration({ iteration: it, iterations, tokens, resampled });
   }
+  if (revert > 0) tokens = revertUnneeded(o.tokens, tokens, await o.predict(tokens, 0), B * N, revert);
   return { tokens };
+}
+
+/**
+ * The edited grids with the changes the model does not need given back: position j returns to its
+ * `original` token when that token is at least `ratio` times as probable under `logits` (the model's
+ * prediction on the `edited` grids, [B·N·V]) as the token the edit put there. An edit toward a
+ * prompt then keeps what of the image the prompt is indifferent to.
+ */
+export function revertUnneeded(original: Int32Array, edited: Int32Array, logits: Float32Array, rows: number, ratio: number): Int32Array {
+  const v = logits.length / rows;
+  if (!Number.isInteger(v) || v < 1) throw new UserError(`mask-free edit: ${logits.length} logits are not ${rows} rows`);
+  const out = Int32Array.from(edited);
+  const margin = Math.log(ratio);
+  for (let j = 0; j < rows; j++) {
+    const was = original[j]!;
+    if (edited[j] === was) continue;
+    if (logits[j * v + was]! - logits[j * v + edited[j]!]! >= margin) out[j] = was;
+  }
+  return out;
 }

@@ -109,6 +109,8 @@ export interface MaskFreeOptions extends EditBase {
   stepsPerIteration?: number;
   /** Which tokens each round resamples: 'least-likely' under the prompt (default) or 'random'; see `maskFreeEdit`. */
   selection?: EditSelection;
+  /** After the rounds, give back changed tokens whose original is at least this times as probable under the prompt (0 = off, default); see `maskFreeEdit`. */
+  revert?: number;
 }
 
 export type EditOptions = InpaintOptions | OutpaintOptions | MaskFreeOptions;
@@ -237,6 +239,7 @@ export async function editImage(pipe: MaskgenPipeline, options: EditOptions): Pr
           strength: o.strength ?? DEFAULT_EDIT_STRENGTH,
           stepsPerIteration: steps,
           selection: o.selection,
+          revert: o.revert,
           temperature: o.temperature ?? DEFAULT_EDIT_TEMPERATURE,
           choiceTemperatureStart: o.choiceTemperature ?? DEFAULT_CHOICE_TEMPERATURE,
           seed: batchSeed,
