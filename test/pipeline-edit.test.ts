@@ -10,7 +10,7 @@ import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RawImage } from '../src/data/images.js';
 import { boxToTokens, featherMask, outpaintLayout, outpaintPositions } from '../src/decoding/index.js';
-import { MaskgenPipeline, outpaintWindows } from '../src/pipeline.js';
+import { MaskgenPipeline, maskFreeSettings, outpaintWindows } from '../src/pipeline.js';
 import { COLOURS, dominantColour, makeShapes } from './helpers/shapes.js';
 import { trainTinyPipeline } from './helpers/tiny-pipeline.js';
 
@@ -178,6 +178,20 @@ describe('determinism', () => {
       const tokensOf = (r: typeof a) => r.images.flatMap((im) => Array.from(im.tokens));
       expect(tokensOf(c)).not.toEqual(tokensOf(a));
     }
+  });
+
+  it("a mask-free edit takes the bundle's measured settings where the options give none, and the options over them", async () => {
+    const bundle = { strength: 0.3, iterations: 3, steps: 2, revert: 0.5, guidance: 4, temperature: 0.7 };
+    expect(maskFreeSettings({ maskFree: bundle }, { iterations: 1 })).toEqual({ ...bundle, iterations: 1, selection: 'least-likely' });
+    expect(maskFreeSettings({}, {})).toEqual({ strength: 0.1, iterations: 10, steps: 1, revert: 0, guidance: 6, temperature: 0.5, selection: 'least-likely' });
+    const withDefaults = new MaskgenPipeline(pipe.tokenizer, pipe.text, pipe.transformer, undefined, { maskFree: bundle }); // shares the models: not disposed
+    const image = imageAt(fresh, 0);
+    const tokens = (r: Awaited<ReturnType<MaskgenPipeline['edit']>>) => r.images.flatMap((im) => Array.from(im.tokens));
+    const given = { strength: 0.3, iterations: 3, stepsPerIteration: 2, revert: 0.5, guidance: 4, temperature: 0.7 };
+    const o = { mode: 'mask-free' as const, image, prompt: 'a blue square', n: 2, seed: 5 };
+    expect(tokens(await withDefaults.edit(o))).toEqual(tokens(await pipe.edit({ ...o, ...given })));
+    expect(tokens(await withDefaults.edit({ ...o, iterations: 1 }))).toEqual(tokens(await pipe.edit({ ...o, ...given, iterations: 1 })));
+    expect(tokens(await withDefaults.edit({ ...o, iterations: 1 }))).not.toEqual(tokens(await withDefaults.edit(o)));
   });
 
   it('does not leak tensors across edits', async () => {

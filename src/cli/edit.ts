@@ -8,10 +8,10 @@ import path from 'node:path';
 import sharp from 'sharp';
 import type { Argv, CommandModule } from 'yargs';
 import { ImageReadError, makeGrid, readImage, writePng, type RawImage } from '../data/images.js';
-import { boxToPixelMask, DEFAULT_EDIT_GUIDANCE, DEFAULT_EDIT_REVERT, DEFAULT_EDIT_SELECTION, DEFAULT_EDIT_ITERATIONS, DEFAULT_EDIT_STRENGTH, DEFAULT_EDIT_TEMPERATURE, DEFAULT_STEPS, type OutpaintLayout, parseBox, parseExtend, type PixelBox } from '../decoding/index.js';
+import { boxToPixelMask, DEFAULT_EDIT_GUIDANCE, DEFAULT_EDIT_ITERATIONS, DEFAULT_EDIT_STRENGTH, DEFAULT_EDIT_TEMPERATURE, DEFAULT_STEPS, type OutpaintLayout, parseBox, parseExtend, type PixelBox } from '../decoding/index.js';
 import { UserError } from '../errors.js';
 import { writeFileAtomic } from '../io/atomic.js';
-import { type EditOptions, MaskgenPipeline } from '../pipeline.js';
+import { type EditOptions, MaskgenPipeline, maskFreeSettings } from '../pipeline.js';
 import { defaultBundle, handle, printJson, startBackend, type GlobalArgs } from './common.js';
 import { resolveBundle } from '../io/bundle.js';
 import { progress, type Progress } from './progress.js';
@@ -119,8 +119,8 @@ export const editCommand: CommandModule<GlobalArgs, Args> = {
       .option('box', { type: 'string', describe: 'inpaint: regenerate the box x,y,w,h (pixels of --image)' })
       .option('extend', { type: 'string', describe: 'outpaint: add left,top,right,bottom pixels (of --image), rounded up to whole tokens' })
       .option('mask-free', { type: 'boolean', describe: 'mask-free editing: resample a share of the tokens (those least likely under the prompt; --select), repeatedly, toward the prompt' })
-      .option('strength', { type: 'number', describe: `mask-free: fraction of the tokens resampled per iteration, in (0, 1] (default ${DEFAULT_EDIT_STRENGTH})` })
-      .option('iterations', { type: 'number', describe: `mask-free: resampling iterations (default ${DEFAULT_EDIT_ITERATIONS})` })
+      .option('strength', { type: 'number', describe: `mask-free: fraction of the tokens resampled per iteration, in (0, 1] (default: the bundle's, else ${DEFAULT_EDIT_STRENGTH})` })
+      .option('iterations', { type: 'number', describe: `mask-free: resampling iterations (default: the bundle's, else ${DEFAULT_EDIT_ITERATIONS})` })
       .option('plausibility', {
         type: 'number',
         describe: "guide only among tokens at least this share as probable as the prompt's most probable one (0 = off; default: the bundle's, else 0)",
@@ -131,15 +131,15 @@ export const editCommand: CommandModule<GlobalArgs, Args> = {
       })
       .option('revert', {
         type: 'number',
-        describe: 'mask-free: afterwards give back every changed token whose original is at least this times as probable under the prompt (0 = off, the default; e.g. 0.25)',
+        describe: "mask-free: afterwards give back every changed token whose original is at least this times as probable under the prompt (0 = off; default: the bundle's, else 0)",
       })
       .option('paste', { type: 'boolean', default: true, describe: 'inpaint/outpaint: paste the original back outside the edited area with a feathered edge (--no-paste: keep the decoder\'s pixels)' })
       .option('feather', { type: 'number', describe: 'inpaint/outpaint: feather width in model pixels (default half a patch; 0 = hard edge)' })
-      .option('steps', { type: 'number', describe: `parallel decoding steps (default ${DEFAULT_STEPS}; with --mask-free, per iteration, default 1)` })
-      .option('guidance', { type: 'number', describe: `classifier-free guidance scale (1 = none, 0 = ignore the prompt; default 3, mask-free ${DEFAULT_EDIT_GUIDANCE})` })
+      .option('steps', { type: 'number', describe: `parallel decoding steps (default ${DEFAULT_STEPS}; with --mask-free, per iteration, default: the bundle's, else 1)` })
+      .option('guidance', { type: 'number', describe: `classifier-free guidance scale (1 = none, 0 = ignore the prompt; default 3, mask-free the bundle's, else ${DEFAULT_EDIT_GUIDANCE})` })
       .option('guidance-schedule', { choices: ['constant', 'linear'] as const, default: 'constant' as const, describe: 'constant, or rising linearly from 1 to --guidance over the steps' })
       .option('negative-prompt', { type: 'string', describe: 'steer away from this prompt (it replaces the empty prompt in guidance)' })
-      .option('temperature', { type: 'number', describe: `token sampling temperature (0 = most likely token; default 1, mask-free ${DEFAULT_EDIT_TEMPERATURE})` })
+      .option('temperature', { type: 'number', describe: `token sampling temperature (0 = most likely token; default 1, mask-free the bundle's, else ${DEFAULT_EDIT_TEMPERATURE})` })
       .option('choice-temperature', { type: 'number', default: 4.5, describe: 'randomness of which tokens are kept at each step, annealed to 0' })
       .option('seed', { type: 'number', default: 0, describe: 'random seed: the same seed and settings give the same result' })
       .option('n', { type: 'number', default: 1, describe: 'how many edits to make' })
@@ -196,17 +196,19 @@ export const editCommand: CommandModule<GlobalArgs, Args> = {
       const image = await readImage(args.image, { size: S, channels });
 
       const modeName = mode === '--mask-free' ? 'mask-free' : mode === '--extend' ? 'outpaint' : 'inpaint';
+      // mask-free: each setting as given, else the bundle's measured one, else the library's
+      const mf = maskFreeSettings(pipe.sampling, { strength: args.strength, iterations, steps, revert: args.revert, guidance: args.guidance, temperature: args.temperature, selection: args.select });
       const settings = {
-        steps: steps ?? (modeName === 'mask-free' ? 1 : DEFAULT_STEPS),
-        guidance: args.guidance ?? (modeName === 'mask-free' ? DEFAULT_EDIT_GUIDANCE : 3),
+        steps: modeName === 'mask-free' ? mf.steps : (steps ?? DEFAULT_STEPS),
+        guidance: modeName === 'mask-free' ? mf.guidance : (args.guidance ?? 3),
         guidanceSchedule: args.guidanceSchedule,
         negativePrompt: args.negativePrompt,
-        temperature: args.temperature ?? (modeName === 'mask-free' ? DEFAULT_EDIT_TEMPERATURE : 1),
+        temperature: modeName === 'mask-free' ? mf.temperature : (args.temperature ?? 1),
         choiceTemperature: args.choiceTemperature,
         plausibility: args.plausibility ?? pipe.sampling.plausibility ?? 0,
       };
       const paste = { paste: args.paste, feather: args.feather ?? Math.max(1, Math.round(pipe.tokenizer.config.patchSize / 2)) };
-      const maskFree = { strength: args.strength ?? DEFAULT_EDIT_STRENGTH, iterations: iterations ?? DEFAULT_EDIT_ITERATIONS, selection: args.select ?? DEFAULT_EDIT_SELECTION, revert: args.revert ?? DEFAULT_EDIT_REVERT };
+      const maskFree = { strength: mf.strength, iterations: mf.iterations, selection: mf.selection, revert: mf.revert };
       let bar: Progress | undefined;
       const common = { image, prompt: args.prompt, n, seed: args.seed, ...settings, onStep: (done: number, total: number) => (bar ??= progress('edit', total)).update(done) };
       // The edit, with the geometry in model pixels; `scaled` records it for the sidecar.

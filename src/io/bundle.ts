@@ -45,6 +45,17 @@ export const SamplingDefaultsSchema = z.strictObject({
   choiceTemperature: z.number().min(0).optional(),
   plausibility: z.number().min(0).max(1).optional(),
   polish: z.strictObject({ rounds: z.number().int().min(0), share: z.number().gt(0).max(1) }).optional(),
+  /** The mask-free edit settings the bundle was measured with (each may be absent: the library's default holds). */
+  maskFree: z
+    .strictObject({
+      strength: z.number().gt(0).max(1).optional(),
+      iterations: z.number().int().min(1).optional(),
+      steps: z.number().int().min(1).optional(),
+      revert: z.number().min(0).optional(),
+      guidance: z.number().min(0).optional(),
+      temperature: z.number().min(0).optional(),
+    })
+    .optional(),
 });
 export type SamplingDefaults = z.infer<typeof SamplingDefaultsSchema>;
 

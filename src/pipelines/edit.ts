@@ -45,6 +45,8 @@ import {
   DEFAULT_CHOICE_TEMPERATURE,
   DEFAULT_EDIT_GUIDANCE,
   DEFAULT_EDIT_ITERATIONS,
+  DEFAULT_EDIT_REVERT,
+  DEFAULT_EDIT_SELECTION,
   DEFAULT_EDIT_STRENGTH,
   DEFAULT_EDIT_TEMPERATURE,
   DEFAULT_STEPS,
@@ -64,7 +66,33 @@ import {
 import { UserError } from '../errors.js';
 import { Rng } from '../random.js';
 import { batchSettings, tokenizerImage } from './inputs.js';
+import type { SamplingDefaults } from '../io/bundle.js';
 import type { GenerateOptions, MaskgenPipeline } from '../pipeline.js';
+
+/** A mask-free edit's settings, each as given, else the bundle's (`sampling.maskFree`), else the library's default. */
+export interface MaskFreeSettings {
+  strength: number;
+  iterations: number;
+  /** Decoding steps per round. */
+  steps: number;
+  revert: number;
+  guidance: number;
+  temperature: number;
+  selection: EditSelection;
+}
+
+export function maskFreeSettings(sampling: SamplingDefaults, given: Partial<MaskFreeSettings>): MaskFreeSettings {
+  const b = sampling.maskFree ?? {};
+  return {
+    strength: given.strength ?? b.strength ?? DEFAULT_EDIT_STRENGTH,
+    iterations: given.iterations ?? b.iterations ?? DEFAULT_EDIT_ITERATIONS,
+    steps: given.steps ?? b.steps ?? 1,
+    revert: given.revert ?? b.revert ?? DEFAULT_EDIT_REVERT,
+    guidance: given.guidance ?? b.guidance ?? DEFAULT_EDIT_GUIDANCE,
+    temperature: given.temperature ?? b.temperature ?? DEFAULT_EDIT_TEMPERATURE,
+    selection: given.selection ?? DEFAULT_EDIT_SELECTION,
+  };
+}
 
 /** The three edits (see the top of this file). */
 export type EditMode = 'inpaint' | 'outpaint' | 'mask-free';
@@ -192,7 +220,7 @@ export async function editImage(pipe: MaskgenPipeline, options: EditOptions): Pr
     for (let y = 0; y < size; y++) pixelMask.fill(0, (y + layout.pixelOffset.y) * layout.width + layout.pixelOffset.x, (y + layout.pixelOffset.y) * layout.width + layout.pixelOffset.x + size);
     perBatch = outpaintWindows(layout, g).length * (o.steps ?? DEFAULT_STEPS);
   } else if (o.mode === 'mask-free') {
-    perBatch = o.iterations ?? DEFAULT_EDIT_ITERATIONS;
+    perBatch = maskFreeSettings(pipe.sampling, { iterations: o.iterations }).iterations;
   } else {
     throw new UserError(`unknown edit mode '${String((o as { mode: unknown }).mode)}' (inpaint, outpaint or mask-free)`);
   }
@@ -224,8 +252,9 @@ export async function editImage(pipe: MaskgenPipeline, options: EditOptions): Pr
     } else if (o.mode === 'outpaint') {
       tokens = await fillOutpaint(pipe, source, B, layout!, prompts, negative, batchSeed, o, (u) => o.onStep?.(done0 + u, totalUnits));
     } else {
-      const steps = o.stepsPerIteration ?? 1;
-      const model = pipe.guidedModel(prompts, negative, { ...o, guidance: o.guidance ?? DEFAULT_EDIT_GUIDANCE }, steps);
+      const mf = maskFreeSettings(pipe.sampling, { ...o, steps: o.stepsPerIteration });
+      const steps = mf.steps;
+      const model = pipe.guidedModel(prompts, negative, { ...o, guidance: mf.guidance }, steps);
       resampled = Array.from({ length: B }, () => new Set<number>());
       try {
         const res = await maskFreeEdit({
@@ -235,12 +264,12 @@ export async function editImage(pipe: MaskgenPipeline, options: EditOptions): Pr
           k: pipe.transformer.config.codebookSize,
           maskId: pipe.transformer.maskId,
           predict: model.predict,
-          iterations: o.iterations,
-          strength: o.strength ?? DEFAULT_EDIT_STRENGTH,
+          iterations: mf.iterations,
+          strength: mf.strength,
           stepsPerIteration: steps,
-          selection: o.selection,
-          revert: o.revert,
-          temperature: o.temperature ?? DEFAULT_EDIT_TEMPERATURE,
+          selection: mf.selection,
+          revert: mf.revert,
+          temperature: mf.temperature,
           choiceTemperatureStart: o.choiceTemperature ?? DEFAULT_CHOICE_TEMPERATURE,
           seed: batchSeed,
           onIteration: ({ iteration, resampled: chosen, tokens: grids }) => {

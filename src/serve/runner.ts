@@ -6,11 +6,11 @@
  */
 import os from 'node:os';
 import { encodePng, readImage, type RawImage } from '../data/images.js';
-import { DEFAULT_EDIT_GUIDANCE, DEFAULT_EDIT_ITERATIONS, DEFAULT_EDIT_STRENGTH, DEFAULT_EDIT_TEMPERATURE, DEFAULT_STEPS } from '../decoding/index.js';
+import { DEFAULT_STEPS } from '../decoding/index.js';
 import { REFINE_DEFAULTS } from '../diffusion-refiner/config.js';
 import { UserError } from '../errors.js';
 import { beforeOnCanvas, scaleBox, scaleMask } from '../cli/edit.js';
-import type { EditOptions, MaskgenPipeline, StepPreview } from '../pipeline.js';
+import { maskFreeSettings, type EditOptions, type MaskgenPipeline, type StepPreview } from '../pipeline.js';
 import { JobTimeoutError, type EditJob, type GenerateJob, type JobProgress, type JobResult, type JobSpec } from './jobs.js';
 import { nextTurn } from '../event-loop.js';
 
@@ -90,11 +90,13 @@ export function createRunner(pipe: MaskgenPipeline, info: { bundle: string; back
     const { width: W, height: H } = spec.imageSize;
     const image = await readImage(Buffer.from(spec.image, 'base64'), { size: S, channels });
     const maskFree = spec.mode === 'mask-free';
+    // mask-free: as asked, else the bundle's measured settings, else the library's
+    const mf = maskFreeSettings(pipe.sampling, { strength: spec.strength, iterations: spec.iterations, steps: spec.steps, guidance: spec.guidance });
     const settings = {
-      steps: spec.steps ?? (maskFree ? 1 : DEFAULT_STEPS),
-      guidance: spec.guidance ?? (maskFree ? DEFAULT_EDIT_GUIDANCE : 3),
+      steps: maskFree ? mf.steps : (spec.steps ?? DEFAULT_STEPS),
+      guidance: maskFree ? mf.guidance : (spec.guidance ?? 3),
       negativePrompt: spec.negativePrompt,
-      temperature: maskFree ? DEFAULT_EDIT_TEMPERATURE : 1,
+      temperature: maskFree ? mf.temperature : 1,
     };
     const common = { image, prompt: spec.prompt, n: spec.n, seed: spec.seed, ...settings, preview: spec.preview !== false, onStep: stepper(ctx, deadline) };
     let opts: EditOptions;
@@ -113,10 +115,9 @@ export function createRunner(pipe: MaskgenPipeline, info: { bundle: string; back
       const extend = { left: Math.ceil((e.left * S) / W), top: Math.ceil((e.top * S) / H), right: Math.ceil((e.right * S) / W), bottom: Math.ceil((e.bottom * S) / H) };
       opts = { ...common, mode: 'outpaint', extend: (geometry.extendScaled = extend) };
     } else {
-      const strength = spec.strength ?? DEFAULT_EDIT_STRENGTH;
-      const iterations = spec.iterations ?? DEFAULT_EDIT_ITERATIONS;
-      Object.assign(geometry, { strength, iterations });
-      opts = { ...common, mode: 'mask-free', stepsPerIteration: settings.steps, strength, iterations };
+      const { strength, iterations, revert } = mf;
+      Object.assign(geometry, { strength, iterations, revert });
+      opts = { ...common, mode: 'mask-free', stepsPerIteration: settings.steps, strength, iterations, revert };
     }
     const result = await pipe.edit(opts);
     const { image: _image, mask: _mask, kind: _kind, preview: _preview, ...request } = spec;
