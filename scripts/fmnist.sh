@@ -20,5 +20,5 @@ stage transformer-continued $M train-transformer $B --config small --data data/f
 npx tsx scripts/eval-fmnist.ts $B --bundle runs/fmnist --classifier runs/fmnist-classifier --per-class 50 --guidance 1.5,2,3
 npx tsx scripts/eval-edit-fmnist.ts $B --bundle runs/fmnist --selection least-likely --per-pair 20 --sweep 0.1x8@6t0.5,0.1x10@6t0.5
 stage export $M export --bundle runs/fmnist --out models/maskgen-fmnist-small --float16 \
-  --sampling "${SAMPLING:-{\"guidance\":2}}" \
+  --sampling "${SAMPLING:-{\"guidance\":2,\"maskFree\":{\"strength\":0.1,\"iterations\":8,\"steps\":2,\"revert\":0.15}}}" \
   --credit "Trained on Fashion-MNIST (c) Zalando SE, MIT License, https://github.com/zalandoresearch/fashion-mnist (Debian package dataset-fashion-mnist)"

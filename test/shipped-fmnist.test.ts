@@ -59,6 +59,7 @@ describe('the shipped Fashion-MNIST bundle', () => {
     expect(index.dtype).toBe('float16');
     expect(index.credits?.join(' ')).toMatch(/Fashion-MNIST.*Zalando/);
     expect(index.sampling?.guidance).toBeGreaterThan(1);
+    expect(index.sampling?.maskFree).toMatchObject({ strength: 0.1, iterations: 8, steps: 2, revert: 0.15 });
     expect(await bytesUnder(bundle)).toBeLessThan(16e6);
     expect(pipe.tokenizer.config.channels).toBe(1);
   });
@@ -76,6 +77,25 @@ describe('the shipped Fashion-MNIST bundle', () => {
     // Real images score ~0.68 with this judge; class-typical generated ones must do at least as well.
     expect(realAccuracy).toBeGreaterThan(0.55);
     expect(hits / images.length).toBeGreaterThanOrEqual(realAccuracy - 0.05);
+  }, 300_000);
+
+  it.skipIf(!real)("edits real ankle boots into bags mask-free with the bundle's edit settings, keeping part of each", async () => {
+    const test = await readFashionMnist('test');
+    const size = pipe.tokenizer.config.imageSize;
+    const judge = centroidJudge(test.images, test.labels, 0, 1000, size);
+    const boots = [];
+    for (let i = 1000; boots.length < 8; i++) if (test.labels[i] === 9 && judge.classify(Array.from(judge.at(i), (v) => v / 255)) === 9) boots.push(i);
+    let bags = 0;
+    let kept = 0;
+    for (const i of boots) {
+      const image = { data: Float32Array.from(judge.at(i), (v) => v / 255), width: size, height: size, channels: 1 as const };
+      const res = await pipe.edit({ mode: 'mask-free', image, prompt: FASHION_MNIST_CAPTIONS[8]!, seed: i });
+      if (judge.classify(res.images[0]!.image.data) === 8) bags++;
+      kept += res.images[0]!.kept / boots.length;
+    }
+    console.log(`shipped-fmnist: ${bags} of ${boots.length} ankle boots edited into bags, ${(100 * kept).toFixed(1)}% of tokens kept`);
+    expect(bags).toBeGreaterThanOrEqual(5);
+    expect(kept).toBeGreaterThan(0.25);
   }, 300_000);
 
   it('does not leak tensors', async () => {
