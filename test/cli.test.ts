@@ -36,6 +36,11 @@ describe('maskgen CLI', () => {
         const j = lastJson(r.stdout);
         expect([j.bench, j.backend, j.compiled]).toEqual([bench, 'onnx', compiled]);
         expect(j[field]).toBeGreaterThan(0);
+        if (bench === 'train-transformer') {
+          // the machine's sgemm limit, measured in the same run, and the step's share of it
+          expect(j.sgemmGflops).toBeGreaterThan(1);
+          expect(j.ofSgemm).toBeCloseTo(j.gflops / j.sgemmGflops, 6);
+        }
       }
     }
   });

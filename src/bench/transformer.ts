@@ -12,6 +12,8 @@ import { blockFlops } from '../vqgan/flops.js';
 import type { TextEncoder, TextEncoding } from '../text/encoder.js';
 import { TransformerTrainSchema, type TransformerConfig } from '../transformer/config.js';
 import { compiledByDefault } from '../backend/onnx/model-session.js';
+import { BACKEND_NAME } from '../backend/onnx/index.js';
+import { measureSgemmGflops } from './sgemm.js';
 import { logitsFunction } from '../transformer/inference.js';
 import { MaskedTransformer } from '../transformer/model.js';
 import { TransformerTrainer } from '../transformer/trainer.js';
@@ -68,6 +70,9 @@ export interface TrainTransformerBench {
   msPerStep: number;
   tokensPerSec: number;
   gflops: number;
+  /** On onnx: one large native sgemm's GFLOP/s measured right after (the machine's limit), and the step's share of it. */
+  sgemmGflops?: number;
+  ofSgemm?: number;
 }
 
 export async function benchTrainTransformer(config: TransformerConfig, batchSize: number, textTokens: number, runs = 5, compiled = compiledByDefault()): Promise<TrainTransformerBench> {
@@ -81,6 +86,8 @@ export async function benchTrainTransformer(config: TransformerConfig, batchSize
   trainer.dispose();
   model.dispose();
   text.dispose();
+  const gflops = (3 * transformerFlops(config, textTokens) * batchSize) / (ms * 1e6);
+  const sgemmGflops = tf.getBackend() === BACKEND_NAME ? await measureSgemmGflops() : undefined;
   return {
     backend: tf.getBackend(),
     compiled,
@@ -89,7 +96,8 @@ export async function benchTrainTransformer(config: TransformerConfig, batchSize
     textTokens,
     msPerStep: ms,
     tokensPerSec: (batchSize * n * 1000) / ms,
-    gflops: (3 * transformerFlops(config, textTokens) * batchSize) / (ms * 1e6),
+    gflops,
+    ...(sgemmGflops === undefined ? {} : { sgemmGflops, ofSgemm: gflops / sgemmGflops }),
   };
 }
 
