@@ -119,7 +119,7 @@ export interface GeneratedImage {
 }
 
 export type { EditBase, EditedImage, EditMode, EditOptions, EditResult, InpaintOptions, MaskFreeOptions, MaskFreeSettings, OutpaintOptions } from './pipelines/edit.js';
-export { maskFreeSettings, outpaintWindows } from './pipelines/edit.js';
+export { beforeOnCanvas, maskFreeSettings, outpaintWindows } from './pipelines/edit.js';
 
 export type { Variation, VariationsOptions, VariationsResult } from './pipelines/variations.js';
 

@@ -39,7 +39,7 @@ describe('maskgen CLI', () => {
         if (bench === 'train-transformer') {
           // the machine's sgemm limit, measured in the same run, and the step's share of it
           expect(j.sgemmGflops).toBeGreaterThan(1);
-          expect(j.ofSgemm).toBeCloseTo(j.gflops / j.sgemmGflops, 6);
+          expect(j.ofSgemm).toBeCloseTo((j.gflops as number) / (j.sgemmGflops as number), 6);
         }
       }
     }

@@ -15,6 +15,8 @@ import {
   placeInGrid,
   resampleCount,
   resampleSelection,
+  scaleBox,
+  scaleMask,
   tokenGrid,
 } from '../src/decoding/regions.js';
 
@@ -164,5 +166,21 @@ describe('mask-free editing selection', () => {
     expect(resampleSelection(64, 0.25, rng)).not.toEqual(resampleSelection(64, 0.25, rng)); // fresh each iteration
     expect(() => resampleCount(64, 0)).toThrow(UserError);
     expect(() => resampleCount(64, 1.5)).toThrow(UserError);
+  });
+});
+
+describe('scaling user geometry to the model size', () => {
+  it('a box covers at least the pixels it touched, at least one each way', () => {
+    // 64 × 48 → 32: x 10..30 → 5..15, y 6..18 → 4..12 (rounded outward)
+    expect(scaleBox({ x: 10, y: 6, w: 20, h: 12 }, 64, 48, 32)).toEqual({ x: 5, y: 4, w: 10, h: 8 });
+    expect(scaleBox({ x: 63, y: 47, w: 1, h: 1 }, 64, 48, 32)).toEqual({ x: 31, y: 31, w: 1, h: 1 });
+  });
+
+  it('a mask keeps a one-pixel stroke when shrunk, and grows by whole cells', () => {
+    const mask = new Uint8Array(8 * 8);
+    for (let y = 0; y < 8; y++) mask[y * 8 + 5] = 255; // a vertical line at x = 5
+    const small = scaleMask(mask, 8, 8, 4);
+    expect(Array.from(small)).toEqual([0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0]);
+    expect(Array.from(scaleMask(Uint8Array.from([0, 127, 128, 0]), 2, 2, 2))).toEqual([0, 0, 1, 0]);
   });
 });

@@ -7,11 +7,11 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import sharp from 'sharp';
 import type { Argv, CommandModule } from 'yargs';
-import { ImageReadError, makeGrid, readImage, writePng, type RawImage } from '../data/images.js';
-import { boxToPixelMask, DEFAULT_EDIT_GUIDANCE, DEFAULT_EDIT_ITERATIONS, DEFAULT_EDIT_STRENGTH, DEFAULT_EDIT_TEMPERATURE, DEFAULT_STEPS, type OutpaintLayout, parseBox, parseExtend, type PixelBox } from '../decoding/index.js';
+import { ImageReadError, makeGrid, readImage, writePng } from '../data/images.js';
+import { boxToPixelMask, DEFAULT_EDIT_GUIDANCE, DEFAULT_EDIT_ITERATIONS, DEFAULT_EDIT_STRENGTH, DEFAULT_EDIT_TEMPERATURE, DEFAULT_STEPS, parseBox, parseExtend, scaleBox, scaleMask } from '../decoding/index.js';
 import { UserError } from '../errors.js';
 import { writeFileAtomic } from '../io/atomic.js';
-import { type EditOptions, MaskgenPipeline, maskFreeSettings } from '../pipeline.js';
+import { beforeOnCanvas, type EditOptions, MaskgenPipeline, maskFreeSettings } from '../pipeline.js';
 import { defaultBundle, handle, printJson, startBackend, type GlobalArgs } from './common.js';
 import { resolveBundle } from '../io/bundle.js';
 import { progress, type Progress } from './progress.js';
@@ -61,46 +61,6 @@ async function imageDims(file: string): Promise<{ width: number; height: number 
     });
   if (!meta.width || !meta.height) throw new ImageReadError(file, 'no size in its header');
   return { width: meta.width, height: meta.height };
-}
-
-/** A box in an image of w × h pixels → the pixels it covers in the same image resized to s × s (at least 1 each way). */
-export function scaleBox(box: PixelBox, w: number, h: number, s: number): PixelBox {
-  const x0 = Math.floor((box.x * s) / w);
-  const y0 = Math.floor((box.y * s) / h);
-  const x1 = Math.min(s, Math.max(x0 + 1, Math.ceil(((box.x + box.w) * s) / w)));
-  const y1 = Math.min(s, Math.max(y0 + 1, Math.ceil(((box.y + box.h) * s) / h)));
-  return { x: x0, y: y0, w: x1 - x0, h: y1 - y0 };
-}
-
-/**
- * A mask (w × h, 1 channel, 0–255) → s × s, 1 where any pixel of the original it covers is white
- * (≥ 128), so that a thin stroke is not lost when shrinking.
- */
-export function scaleMask(mask: Uint8Array, w: number, h: number, s: number): Uint8Array {
-  const out = new Uint8Array(s * s);
-  for (let ty = 0; ty < s; ty++) {
-    const y0 = Math.floor((ty * h) / s);
-    const y1 = Math.max(y0 + 1, Math.ceil(((ty + 1) * h) / s));
-    for (let tx = 0; tx < s; tx++) {
-      const x0 = Math.floor((tx * w) / s);
-      const x1 = Math.max(x0 + 1, Math.ceil(((tx + 1) * w) / s));
-      let hit = false;
-      for (let y = y0; y < y1 && !hit; y++) for (let x = x0; x < x1 && !hit; x++) hit = mask[y * w + x]! >= 128;
-      out[ty * s + tx] = hit ? 1 : 0;
-    }
-  }
-  return out;
-}
-
-/** The edit's input (uint8, the model's size) on the result's canvas: grey where outpainting added pixels. */
-export function beforeOnCanvas(image: RawImage, layout?: OutpaintLayout): RawImage<Float32Array> {
-  const { width: S, channels } = image;
-  const before: RawImage<Float32Array> = { ...image, data: Float32Array.from(image.data, (v) => v / 255) };
-  if (!layout) return before;
-  const { width: W, height: H, pixelOffset } = layout;
-  const data = new Float32Array(W * H * channels).fill(0.5);
-  for (let y = 0; y < image.height; y++) data.set(before.data.subarray(y * S * channels, (y + 1) * S * channels), ((y + pixelOffset.y) * W + pixelOffset.x) * channels);
-  return { data, width: W, height: H, channels };
 }
 
 export const editCommand: CommandModule<GlobalArgs, Args> = {

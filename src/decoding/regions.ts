@@ -320,3 +320,32 @@ export function resampleSelection(n: number, strength: number, rng: Rng): number
     .slice(0, count)
     .sort((a, b) => a - b);
 }
+
+/** A box in an image of w × h pixels → the pixels it covers in the same image resized to s × s (at least 1 each way). */
+export function scaleBox(box: PixelBox, w: number, h: number, s: number): PixelBox {
+  const x0 = Math.floor((box.x * s) / w);
+  const y0 = Math.floor((box.y * s) / h);
+  const x1 = Math.min(s, Math.max(x0 + 1, Math.ceil(((box.x + box.w) * s) / w)));
+  const y1 = Math.min(s, Math.max(y0 + 1, Math.ceil(((box.y + box.h) * s) / h)));
+  return { x: x0, y: y0, w: x1 - x0, h: y1 - y0 };
+}
+
+/**
+ * A mask (w × h, 1 channel, 0–255) → s × s, 1 where any pixel of the original it covers is white
+ * (≥ 128), so that a thin stroke is not lost when shrinking.
+ */
+export function scaleMask(mask: Uint8Array, w: number, h: number, s: number): Uint8Array {
+  const out = new Uint8Array(s * s);
+  for (let ty = 0; ty < s; ty++) {
+    const y0 = Math.floor((ty * h) / s);
+    const y1 = Math.max(y0 + 1, Math.ceil(((ty + 1) * h) / s));
+    for (let tx = 0; tx < s; tx++) {
+      const x0 = Math.floor((tx * w) / s);
+      const x1 = Math.max(x0 + 1, Math.ceil(((tx + 1) * w) / s));
+      let hit = false;
+      for (let y = y0; y < y1 && !hit; y++) for (let x = x0; x < x1 && !hit; x++) hit = mask[y * w + x]! >= 128;
+      out[ty * s + tx] = hit ? 1 : 0;
+    }
+  }
+  return out;
+}

@@ -443,3 +443,14 @@ function composite(generated: RawImage<Float32Array>, original: RawImage<Float32
   }
   return { ...generated, data };
 }
+
+/** The edit's input (uint8, the model's size) on the result's canvas: grey where outpainting added pixels. */
+export function beforeOnCanvas(image: RawImage, layout?: OutpaintLayout): RawImage<Float32Array> {
+  const { width: S, channels } = image;
+  const before: RawImage<Float32Array> = { ...image, data: Float32Array.from(image.data, (v) => v / 255) };
+  if (!layout) return before;
+  const { width: W, height: H, pixelOffset } = layout;
+  const data = new Float32Array(W * H * channels).fill(0.5);
+  for (let y = 0; y < image.height; y++) data.set(before.data.subarray(y * S * channels, (y + 1) * S * channels), ((y + pixelOffset.y) * W + pixelOffset.x) * channels);
+  return { data, width: W, height: H, channels };
+}

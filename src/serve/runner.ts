@@ -6,11 +6,10 @@
  */
 import os from 'node:os';
 import { encodePng, readImage, type RawImage } from '../data/images.js';
-import { DEFAULT_STEPS } from '../decoding/index.js';
+import { DEFAULT_STEPS, scaleBox, scaleMask } from '../decoding/index.js';
 import { REFINE_DEFAULTS } from '../diffusion-refiner/config.js';
 import { UserError } from '../errors.js';
-import { beforeOnCanvas, scaleBox, scaleMask } from '../cli/edit.js';
-import { maskFreeSettings, type EditOptions, type MaskgenPipeline, type StepPreview } from '../pipeline.js';
+import { beforeOnCanvas, maskFreeSettings, type EditOptions, type MaskgenPipeline, type StepPreview } from '../pipeline.js';
 import { JobTimeoutError, type EditJob, type GenerateJob, type JobProgress, type JobResult, type JobSpec } from './jobs.js';
 import { nextTurn } from '../event-loop.js';
 
