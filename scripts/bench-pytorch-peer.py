@@ -217,7 +217,6 @@ def main():
     train_ms = None if args.no_train else time_median(train_step, args.runs, 2)
 
     model.eval()
-    both = torch.cat([text, torch.zeros_like(text)])
 
     images = args.images
     cond = text.expand(images, -1, -1)

@@ -207,6 +207,7 @@ export async function editImage(pipe: MaskgenPipeline, options: EditOptions): Pr
   let layout: OutpaintLayout | undefined;
   let regenerated: number[] = [];
   let perBatch: number; // progress units per image batch
+  let mf: MaskFreeSettings | undefined; // mask-free: its settings, resolved once for every batch
   if (o.mode === 'inpaint') {
     if ((o.mask === undefined) === (o.box === undefined)) throw new UserError('inpainting needs exactly one of a mask or a box');
     pixelMask = o.box ? boxToPixelMask(o.box, size, size) : Uint8Array.from(o.mask!, (v) => (v !== 0 ? 1 : 0));
@@ -220,7 +221,8 @@ export async function editImage(pipe: MaskgenPipeline, options: EditOptions): Pr
     for (let y = 0; y < size; y++) pixelMask.fill(0, (y + layout.pixelOffset.y) * layout.width + layout.pixelOffset.x, (y + layout.pixelOffset.y) * layout.width + layout.pixelOffset.x + size);
     perBatch = outpaintWindows(layout, g).length * (o.steps ?? DEFAULT_STEPS);
   } else if (o.mode === 'mask-free') {
-    perBatch = maskFreeSettings(pipe.sampling, { iterations: o.iterations }).iterations;
+    mf = maskFreeSettings(pipe.sampling, { ...o, steps: o.stepsPerIteration });
+    perBatch = mf.iterations;
   } else {
     throw new UserError(`unknown edit mode '${String((o as { mode: unknown }).mode)}' (inpaint, outpaint or mask-free)`);
   }
@@ -252,9 +254,8 @@ export async function editImage(pipe: MaskgenPipeline, options: EditOptions): Pr
     } else if (o.mode === 'outpaint') {
       tokens = await fillOutpaint(pipe, source, B, layout!, prompts, negative, batchSeed, o, (u) => o.onStep?.(done0 + u, totalUnits));
     } else {
-      const mf = maskFreeSettings(pipe.sampling, { ...o, steps: o.stepsPerIteration });
-      const steps = mf.steps;
-      const model = pipe.guidedModel(prompts, negative, { ...o, guidance: mf.guidance }, steps);
+      const settings = mf!;
+      const model = pipe.guidedModel(prompts, negative, { ...o, guidance: settings.guidance }, settings.steps);
       resampled = Array.from({ length: B }, () => new Set<number>());
       try {
         const res = await maskFreeEdit({
@@ -264,12 +265,12 @@ export async function editImage(pipe: MaskgenPipeline, options: EditOptions): Pr
           k: pipe.transformer.config.codebookSize,
           maskId: pipe.transformer.maskId,
           predict: model.predict,
-          iterations: mf.iterations,
-          strength: mf.strength,
-          stepsPerIteration: steps,
-          selection: mf.selection,
-          revert: mf.revert,
-          temperature: mf.temperature,
+          iterations: settings.iterations,
+          strength: settings.strength,
+          stepsPerIteration: settings.steps,
+          selection: settings.selection,
+          revert: settings.revert,
+          temperature: settings.temperature,
           choiceTemperatureStart: o.choiceTemperature ?? DEFAULT_CHOICE_TEMPERATURE,
           seed: batchSeed,
           onIteration: ({ iteration, resampled: chosen, tokens: grids }) => {
