@@ -118,8 +118,8 @@ export interface GeneratedImage {
   tokens: Int32Array;
 }
 
-export type { EditBase, EditedImage, EditMode, EditOptions, EditResult, InpaintOptions, MaskFreeOptions, MaskFreeSettings, OutpaintOptions } from './pipelines/edit.js';
-export { beforeOnCanvas, maskFreeSettings, outpaintWindows } from './pipelines/edit.js';
+export type { EditBase, EditedImage, EditMode, EditOptions, EditResult, EditSettings, InpaintOptions, MaskFreeOptions, MaskFreeSettings, OutpaintOptions } from './pipelines/edit.js';
+export { beforeOnCanvas, editSettings, maskFreeSettings, outpaintWindows } from './pipelines/edit.js';
 
 export type { Variation, VariationsOptions, VariationsResult } from './pipelines/variations.js';
 

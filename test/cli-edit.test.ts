@@ -113,7 +113,8 @@ describe('maskgen edit', () => {
     expect(out.kept).toHaveLength(2);
     expect(await readdir(path.join(tmp, 'mask-free'))).toEqual(expect.arrayContaining(['edited-0.png', 'edited-1.png', 'edited-before-after.png', 'edited.json']));
     const sidecar = JSON.parse(await readFile(path.join(tmp, 'mask-free/edited.json'), 'utf8'));
-    expect(sidecar).toMatchObject({ mode: 'mask-free', strength: 0.3, iterations: 3, revert: 0.25, steps: 1, seed: 7, n: 2 });
+    expect(sidecar).toMatchObject({ mode: 'mask-free', strength: 0.3, iterations: 3, revert: 0.25, steps: 1, seed: 7, n: 2, guidance: 6, temperature: 0.5, selection: 'least-likely', choiceTemperature: 4.5 });
+    expect(sidecar).not.toHaveProperty('paste');
   }, WAIT);
 
   it('refuses bad input with one line and exit 1', async () => {

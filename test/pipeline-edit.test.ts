@@ -10,7 +10,7 @@ import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RawImage } from '../src/data/images.js';
 import { boxToTokens, featherMask, outpaintLayout, outpaintPositions } from '../src/decoding/index.js';
-import { MaskgenPipeline, maskFreeSettings, outpaintWindows } from '../src/pipeline.js';
+import { editSettings, MaskgenPipeline, maskFreeSettings, outpaintWindows } from '../src/pipeline.js';
 import { COLOURS, dominantColour, makeShapes } from './helpers/shapes.js';
 import { trainTinyPipeline } from './helpers/tiny-pipeline.js';
 
@@ -192,6 +192,36 @@ describe('determinism', () => {
     expect(tokens(await withDefaults.edit(o))).toEqual(tokens(await pipe.edit({ ...o, ...given })));
     expect(tokens(await withDefaults.edit({ ...o, iterations: 1 }))).toEqual(tokens(await pipe.edit({ ...o, ...given, iterations: 1 })));
     expect(tokens(await withDefaults.edit({ ...o, iterations: 1 }))).not.toEqual(tokens(await withDefaults.edit(o)));
+    // and it reports what it ran with
+    expect((await withDefaults.edit({ ...o, iterations: 1 })).settings).toMatchObject({ ...bundle, iterations: 1, selection: 'least-likely' });
+  });
+
+  it('resolves every edit setting once: as given, else the bundle\'s, else the default; the bundle\'s generation guidance and steps are not an edit\'s', () => {
+    const sampling = { guidance: 5, steps: 8, plausibility: 0.1, maskFree: { strength: 0.2, steps: 2, revert: 0.15 } };
+    const image = imageAt(fresh, 0);
+    const base = { image, prompt: 'a blue square' };
+    const shared = { guidanceSchedule: 'constant', choiceTemperature: 4.5, plausibility: 0.1 };
+    expect(editSettings(sampling, 4, { ...base, mode: 'mask-free', iterations: 6, choiceTemperature: 9 })).toEqual({
+      ...shared,
+      choiceTemperature: 9,
+      steps: 2,
+      guidance: 6,
+      temperature: 0.5,
+      strength: 0.2,
+      iterations: 6,
+      selection: 'least-likely',
+      revert: 0.15,
+    });
+    expect(editSettings(sampling, 4, { ...base, mode: 'inpaint', box: { x: 0, y: 0, w: 4, h: 4 }, guidance: 2, negativePrompt: 'red' })).toEqual({
+      ...shared,
+      steps: 12,
+      guidance: 2,
+      temperature: 1,
+      negativePrompt: 'red',
+      paste: true,
+      feather: 2,
+    });
+    expect(editSettings({}, 8, { ...base, mode: 'outpaint', extend: { left: 4, top: 0, right: 0, bottom: 0 }, paste: false, plausibility: 0 })).toMatchObject({ guidance: 3, plausibility: 0, paste: false, feather: 4 });
   });
 
   it('does not leak tensors across edits', async () => {

@@ -11,7 +11,7 @@ import { ImageReadError, makeGrid, readImage, writePng } from '../data/images.js
 import { boxToPixelMask, DEFAULT_EDIT_GUIDANCE, DEFAULT_EDIT_ITERATIONS, DEFAULT_EDIT_STRENGTH, DEFAULT_EDIT_TEMPERATURE, DEFAULT_STEPS, parseBox, parseExtend, scaleBox, scaleMask } from '../decoding/index.js';
 import { UserError } from '../errors.js';
 import { writeFileAtomic } from '../io/atomic.js';
-import { beforeOnCanvas, type EditOptions, MaskgenPipeline, maskFreeSettings } from '../pipeline.js';
+import { beforeOnCanvas, type EditOptions, MaskgenPipeline } from '../pipeline.js';
 import { defaultBundle, handle, printJson, startBackend, type GlobalArgs } from './common.js';
 import { resolveBundle } from '../io/bundle.js';
 import { progress, type Progress } from './progress.js';
@@ -156,21 +156,23 @@ export const editCommand: CommandModule<GlobalArgs, Args> = {
       const image = await readImage(args.image, { size: S, channels });
 
       const modeName = mode === '--mask-free' ? 'mask-free' : mode === '--extend' ? 'outpaint' : 'inpaint';
-      // mask-free: each setting as given, else the bundle's measured one, else the library's
-      const mf = maskFreeSettings(pipe.sampling, { strength: args.strength, iterations, steps, revert: args.revert, guidance: args.guidance, temperature: args.temperature, selection: args.select });
-      const settings = {
-        steps: modeName === 'mask-free' ? mf.steps : (steps ?? DEFAULT_STEPS),
-        guidance: modeName === 'mask-free' ? mf.guidance : (args.guidance ?? 3),
+      // Only what was given: the pipeline resolves the rest (the bundle's, else the library's) and reports it.
+      let bar: Progress | undefined;
+      const common = {
+        image,
+        prompt: args.prompt,
+        n,
+        seed: args.seed,
+        steps,
+        guidance: args.guidance,
         guidanceSchedule: args.guidanceSchedule,
         negativePrompt: args.negativePrompt,
-        temperature: modeName === 'mask-free' ? mf.temperature : (args.temperature ?? 1),
+        temperature: args.temperature,
         choiceTemperature: args.choiceTemperature,
-        plausibility: args.plausibility ?? pipe.sampling.plausibility ?? 0,
+        plausibility: args.plausibility,
+        onStep: (done: number, total: number) => (bar ??= progress('edit', total)).update(done),
       };
-      const paste = { paste: args.paste, feather: args.feather ?? Math.max(1, Math.round(pipe.tokenizer.config.patchSize / 2)) };
-      const maskFree = { strength: mf.strength, iterations: mf.iterations, selection: mf.selection, revert: mf.revert };
-      let bar: Progress | undefined;
-      const common = { image, prompt: args.prompt, n, seed: args.seed, ...settings, onStep: (done: number, total: number) => (bar ??= progress('edit', total)).update(done) };
+      const paste = { paste: args.paste, feather: args.feather };
       // The edit, with the geometry in model pixels; `scaled` records it for the sidecar.
       let opts: EditOptions;
       const scaled: Record<string, unknown> = {};
@@ -190,9 +192,8 @@ export const editCommand: CommandModule<GlobalArgs, Args> = {
         scaled.extendScaled = e;
         opts = { ...common, mode: 'outpaint', extend: e, ...paste };
       } else {
-        opts = { ...common, mode: 'mask-free', stepsPerIteration: settings.steps, ...maskFree };
+        opts = { ...common, mode: 'mask-free', stepsPerIteration: steps, strength: args.strength, iterations, selection: args.select, revert: args.revert };
       }
-      const modeSettings = modeName === 'mask-free' ? maskFree : paste;
       const t0 = Date.now();
       const result = await pipe.edit(opts);
       bar?.stop();
@@ -217,8 +218,7 @@ export const editCommand: CommandModule<GlobalArgs, Args> = {
         ...(extend ? { extend } : {}),
         ...scaled,
         ...(result.layout ? { extendTokens: result.layout.tokens, extendPixels: result.layout.pixels } : {}),
-        ...modeSettings,
-        ...settings,
+        ...result.settings,
         seed: args.seed,
         n,
         bundle: args.bundle,

@@ -49,11 +49,13 @@ import {
   DEFAULT_EDIT_SELECTION,
   DEFAULT_EDIT_STRENGTH,
   DEFAULT_EDIT_TEMPERATURE,
+  DEFAULT_GUIDANCE,
   DEFAULT_STEPS,
   type EditSelection,
   type Extend,
   featherMask,
   type GridSize,
+  type GuidanceSchedule,
   maskFreeEdit,
   maskTokens,
   type OutpaintLayout,
@@ -91,6 +93,51 @@ export function maskFreeSettings(sampling: SamplingDefaults, given: Partial<Mask
     guidance: given.guidance ?? b.guidance ?? DEFAULT_EDIT_GUIDANCE,
     temperature: given.temperature ?? b.temperature ?? DEFAULT_EDIT_TEMPERATURE,
     selection: given.selection ?? DEFAULT_EDIT_SELECTION,
+  };
+}
+
+/**
+ * The settings an edit runs with (`EditResult.settings`, what a caller records beside the images):
+ * each as given, else the bundle's (its `plausibility`; mask-free, `sampling.maskFree`), else the
+ * library's default. The bundle's generation guidance and steps are not an edit's.
+ */
+export interface EditSettings {
+  steps: number;
+  guidance: number;
+  guidanceSchedule: GuidanceSchedule;
+  temperature: number;
+  choiceTemperature: number;
+  plausibility: number;
+  negativePrompt?: string;
+  /** Inpainting and outpainting. */
+  paste?: boolean;
+  feather?: number;
+  /** Mask-free. */
+  strength?: number;
+  iterations?: number;
+  selection?: EditSelection;
+  revert?: number;
+}
+
+/** `o`'s settings resolved (see `EditSettings`); `patch` is the tokenizer's patch size (the default feather is half of it). */
+export function editSettings(sampling: SamplingDefaults, patch: number, o: EditOptions): EditSettings {
+  const shared = {
+    guidanceSchedule: o.guidanceSchedule ?? 'constant',
+    choiceTemperature: o.choiceTemperature ?? DEFAULT_CHOICE_TEMPERATURE,
+    plausibility: o.plausibility ?? sampling.plausibility ?? 0,
+    ...(o.negativePrompt !== undefined ? { negativePrompt: o.negativePrompt } : {}),
+  };
+  if (o.mode === 'mask-free') {
+    const { steps, guidance, temperature, ...mf } = maskFreeSettings(sampling, { ...o, steps: o.stepsPerIteration });
+    return { steps, guidance, temperature, ...shared, ...mf };
+  }
+  return {
+    steps: o.steps ?? DEFAULT_STEPS,
+    guidance: o.guidance ?? DEFAULT_GUIDANCE,
+    temperature: o.temperature ?? 1,
+    ...shared,
+    paste: o.paste !== false,
+    feather: o.feather ?? Math.max(1, Math.round(patch / 2)),
   };
 }
 
@@ -165,6 +212,8 @@ export interface EditedImage {
 export interface EditResult {
   mode: EditMode;
   prompt: string;
+  /** The settings it ran with, defaults resolved. */
+  settings: EditSettings;
   /** The source image's token grid (the tokenizer's g × g). */
   sourceTokens: Int32Array;
   sourceGrid: GridSize;
@@ -185,13 +234,13 @@ export interface EditResult {
  * this file); `MaskgenPipeline.edit`. The same options and seed give the same result.
  */
 export async function editImage(pipe: MaskgenPipeline, options: EditOptions): Promise<EditResult> {
-  // The bundle's plausibility constraint applies to edits too (its guidance and steps are generation's).
-  const o = { ...options, plausibility: options.plausibility ?? pipe.sampling.plausibility };
   const { imageSize: size, patchSize: patch } = pipe.tokenizer.config;
+  const settings = editSettings(pipe.sampling, patch, options);
+  const o = { ...options, ...settings };
   const original = tokenizerImage(pipe, o.image, 'the image to edit');
   if (o.prompt.trim() === '') throw new UserError('the prompt is empty');
   const { n, seed, batchSize } = batchSettings(o);
-  const feather = (o.mode === 'inpaint' || o.mode === 'outpaint') && o.feather !== undefined ? o.feather : Math.max(1, Math.round(patch / 2));
+  const feather = settings.feather ?? 0;
   if (!Number.isInteger(feather) || feather < 0) throw new UserError(`feather must be a whole number of pixels ≥ 0, got ${feather}`);
 
   const g = pipe.tokenizer.grid;
@@ -207,28 +256,26 @@ export async function editImage(pipe: MaskgenPipeline, options: EditOptions): Pr
   let layout: OutpaintLayout | undefined;
   let regenerated: number[] = [];
   let perBatch: number; // progress units per image batch
-  let mf: MaskFreeSettings | undefined; // mask-free: its settings, resolved once for every batch
   if (o.mode === 'inpaint') {
     if ((o.mask === undefined) === (o.box === undefined)) throw new UserError('inpainting needs exactly one of a mask or a box');
     pixelMask = o.box ? boxToPixelMask(o.box, size, size) : Uint8Array.from(o.mask!, (v) => (v !== 0 ? 1 : 0));
     regenerated = pixelMaskToTokens(pixelMask, { width: size, height: size, patch });
-    perBatch = o.steps ?? DEFAULT_STEPS;
+    perBatch = o.steps;
   } else if (o.mode === 'outpaint') {
     layout = outpaintLayout({ width: size, height: size, patch }, o.extend);
     grid = layout.grid;
     regenerated = outpaintPositions(layout);
     pixelMask = new Uint8Array(layout.width * layout.height).fill(1);
     for (let y = 0; y < size; y++) pixelMask.fill(0, (y + layout.pixelOffset.y) * layout.width + layout.pixelOffset.x, (y + layout.pixelOffset.y) * layout.width + layout.pixelOffset.x + size);
-    perBatch = outpaintWindows(layout, g).length * (o.steps ?? DEFAULT_STEPS);
+    perBatch = outpaintWindows(layout, g).length * o.steps;
   } else if (o.mode === 'mask-free') {
-    mf = maskFreeSettings(pipe.sampling, { ...o, steps: o.stepsPerIteration });
-    perBatch = mf.iterations;
+    perBatch = settings.iterations!;
   } else {
     throw new UserError(`unknown edit mode '${String((o as { mode: unknown }).mode)}' (inpaint, outpaint or mask-free)`);
   }
   const width = grid.cols * patch;
   const height = grid.rows * patch;
-  const alpha = pixelMask && o.mode !== 'mask-free' && o.paste !== false ? featherMask(pixelMask, width, height, feather) : undefined;
+  const alpha = pixelMask && settings.paste ? featherMask(pixelMask, width, height, feather) : undefined;
   // The original on the result's canvas (outpainting: at its offset; elsewhere unused as alpha = 1).
   const canvas = layout ? placePixels(original, layout) : original;
 
@@ -254,8 +301,7 @@ export async function editImage(pipe: MaskgenPipeline, options: EditOptions): Pr
     } else if (o.mode === 'outpaint') {
       tokens = await fillOutpaint(pipe, source, B, layout!, prompts, negative, batchSeed, o, (u) => o.onStep?.(done0 + u, totalUnits));
     } else {
-      const settings = mf!;
-      const model = pipe.guidedModel(prompts, negative, { ...o, guidance: settings.guidance }, settings.steps);
+      const model = pipe.guidedModel(prompts, negative, o, settings.steps);
       resampled = Array.from({ length: B }, () => new Set<number>());
       try {
         const res = await maskFreeEdit({
@@ -265,13 +311,13 @@ export async function editImage(pipe: MaskgenPipeline, options: EditOptions): Pr
           k: pipe.transformer.config.codebookSize,
           maskId: pipe.transformer.maskId,
           predict: model.predict,
-          iterations: settings.iterations,
-          strength: settings.strength,
+          iterations: settings.iterations!,
+          strength: settings.strength!,
           stepsPerIteration: settings.steps,
-          selection: settings.selection,
-          revert: settings.revert,
+          selection: settings.selection!,
+          revert: settings.revert!,
           temperature: settings.temperature,
-          choiceTemperatureStart: o.choiceTemperature ?? DEFAULT_CHOICE_TEMPERATURE,
+          choiceTemperatureStart: settings.choiceTemperature,
           seed: batchSeed,
           onIteration: ({ iteration, resampled: chosen, tokens: grids }) => {
             chosen.forEach((positions, b) => positions.forEach((i) => resampled![b]!.add(i)));
@@ -300,7 +346,7 @@ export async function editImage(pipe: MaskgenPipeline, options: EditOptions): Pr
       images.push({ index: start + b, seed: batchSeed, image, decoded: decoded[b]!, tokens: t, regenerated: own, changed, kept });
     }
   }
-  return { mode: o.mode, prompt: o.prompt, sourceTokens, sourceGrid, grid, width, height, pixelMask, layout, images };
+  return { mode: o.mode, prompt: o.prompt, settings, sourceTokens, sourceGrid, grid, width, height, pixelMask, layout, images };
 }
 
 /**

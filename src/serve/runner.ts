@@ -6,10 +6,10 @@
  */
 import os from 'node:os';
 import { encodePng, readImage, type RawImage } from '../data/images.js';
-import { DEFAULT_STEPS, scaleBox, scaleMask } from '../decoding/index.js';
+import { scaleBox, scaleMask } from '../decoding/index.js';
 import { REFINE_DEFAULTS } from '../diffusion-refiner/config.js';
 import { UserError } from '../errors.js';
-import { beforeOnCanvas, maskFreeSettings, type EditOptions, type MaskgenPipeline, type StepPreview } from '../pipeline.js';
+import { beforeOnCanvas, type EditOptions, type MaskgenPipeline, type StepPreview } from '../pipeline.js';
 import { JobTimeoutError, type EditJob, type GenerateJob, type JobProgress, type JobResult, type JobSpec } from './jobs.js';
 import { nextTurn } from '../event-loop.js';
 
@@ -88,15 +88,8 @@ export function createRunner(pipe: MaskgenPipeline, info: { bundle: string; back
     const { imageSize: S, channels, patchSize } = pipe.tokenizer.config;
     const { width: W, height: H } = spec.imageSize;
     const image = await readImage(Buffer.from(spec.image, 'base64'), { size: S, channels });
-    const maskFree = spec.mode === 'mask-free';
-    // mask-free: as asked, else the bundle's measured settings, else the library's
-    const mf = maskFreeSettings(pipe.sampling, { strength: spec.strength, iterations: spec.iterations, steps: spec.steps, guidance: spec.guidance });
-    const settings = {
-      steps: maskFree ? mf.steps : (spec.steps ?? DEFAULT_STEPS),
-      guidance: maskFree ? mf.guidance : (spec.guidance ?? 3),
-      negativePrompt: spec.negativePrompt,
-      temperature: maskFree ? mf.temperature : 1,
-    };
+    // Only what was asked: the pipeline resolves the rest (the bundle's, else the library's) and reports it.
+    const settings = { steps: spec.steps, guidance: spec.guidance, negativePrompt: spec.negativePrompt };
     const common = { image, prompt: spec.prompt, n: spec.n, seed: spec.seed, ...settings, preview: spec.preview !== false, onStep: stepper(ctx, deadline) };
     let opts: EditOptions;
     const geometry: Record<string, unknown> = {};
@@ -114,9 +107,7 @@ export function createRunner(pipe: MaskgenPipeline, info: { bundle: string; back
       const extend = { left: Math.ceil((e.left * S) / W), top: Math.ceil((e.top * S) / H), right: Math.ceil((e.right * S) / W), bottom: Math.ceil((e.bottom * S) / H) };
       opts = { ...common, mode: 'outpaint', extend: (geometry.extendScaled = extend) };
     } else {
-      const { strength, iterations, revert } = mf;
-      Object.assign(geometry, { strength, iterations, revert });
-      opts = { ...common, mode: 'mask-free', stepsPerIteration: settings.steps, strength, iterations, revert };
+      opts = { ...common, mode: 'mask-free', stepsPerIteration: spec.steps, strength: spec.strength, iterations: spec.iterations };
     }
     const result = await pipe.edit(opts);
     const { image: _image, mask: _mask, kind: _kind, preview: _preview, ...request } = spec;
@@ -128,7 +119,7 @@ export function createRunner(pipe: MaskgenPipeline, info: { bundle: string; back
           settings: {
             ...request,
             ...geometry,
-            ...settings,
+            ...result.settings,
             modelSize: S,
             patchSize,
             width: result.width,
