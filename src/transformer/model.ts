@@ -6,6 +6,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { Block, LayerNorm, Linear, addPositions } from '../nn/layers.js';
 import { ParamStore } from '../nn/params.js';
+import { tensorValues } from '../nn/values.js';
 import { PAD_BIAS } from '../text/common.js';
 import type { TransformerConfig } from './config.js';
 
@@ -60,10 +61,20 @@ export class MaskedTransformer {
    * is added to every block's cross-attention logits (image token × text token) on top of the
    * text's key bias: paint-with-words.
    */
+  /** Each grid position's embedding, row + column: [N, width], row-major (the compiled graphs bake its values: `positionValues`). */
+  positions(): tf.Tensor2D {
+    return tf.tidy(() => tf.reshape(tf.add(this.rowPos, this.colPos), [this.tokens, this.config.width]));
+  }
+
+  /** `positions()` as values, read outside tf.tidy. */
+  positionValues(): Float32Array {
+    return tensorValues(() => this.positions()) as Float32Array;
+  }
+
   logits(tokens: tf.Tensor2D, text: TextContext, crossBias?: tf.Tensor3D): tf.Tensor2D {
     const b = tokens.shape[0];
     return tf.tidy(() => {
-      const pos = tf.reshape(tf.add(this.rowPos, this.colPos), [this.tokens, this.config.width]);
+      const pos = this.positions();
       let h = addPositions(tf.gather(this.embed, tf.reshape(tokens, [-1])) as tf.Tensor2D, pos, b);
       const L = text.keyBias.shape[1];
       const bias = crossBias ? tf.add(crossBias, tf.reshape(text.keyBias, [b, 1, L])) as tf.Tensor3D : text.keyBias;

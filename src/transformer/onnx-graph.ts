@@ -10,17 +10,14 @@
  * cross-attention logits (paint-with-words); output `logits` float32 [B·N, K]. An autoregressive
  * model's graph bakes in the causal self-attention mask.
  */
-import * as tf from '@tensorflow/tfjs';
 import type { GraphSpec } from '../backend/onnx/graphs.js';
 import { GraphLayers } from '../nn/onnx-layers.js';
-import { tensorValues } from '../nn/values.js';
 import { causalBiasBatch, type MaskedTransformer } from './model.js';
 
 export function transformerGraph(model: MaskedTransformer, batch: number, textLength: number, o: { crossBias?: boolean } = {}): GraphSpec {
   const c = model.config;
   const n = model.tokens;
-  const vars = model.variables();
-  const nn = new GraphLayers(vars);
+  const nn = new GraphLayers(model.variables());
   const { g } = nn;
 
   const tokens = g.input('tokens', 'int32', [batch, n]);
@@ -28,7 +25,7 @@ export function transformerGraph(model: MaskedTransformer, batch: number, textLe
   const textBias = g.input('text_bias', 'float32', [batch, textLength]);
 
   // token embeddings + (row + column) positions
-  const pos = tensorValues(() => tf.reshape(tf.add(vars['pos.row']!, vars['pos.col']!), [n, c.width])) as Float32Array;
+  const pos = model.positionValues();
   let x = g.reshape(g.add(g.node('Gather', [nn.weight('embed'), tokens]), g.weight('pos', pos, [n, c.width])), [batch * n, c.width]);
   const crossBias = o.crossBias ? g.input('cross_bias', 'float32', [batch, n, textLength]) : undefined;
   const bias = crossBias ? g.add(crossBias, g.reshape(textBias, [batch, 1, textLength])) : textBias;

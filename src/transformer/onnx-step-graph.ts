@@ -20,11 +20,9 @@
  * Every shape is fixed, so one session serves all N steps. test/transformer-autoregressive.test.ts
  * holds the steps' logits to the tfjs model's full-sequence ones.
  */
-import * as tf from '@tensorflow/tfjs';
 import type { GraphSpec } from '../backend/onnx/graphs.js';
 import { GraphLayers, type KeysValues } from '../nn/onnx-layers.js';
 import { PAD_BIAS } from '../text/common.js';
-import { tensorValues } from '../nn/values.js';
 import type { MaskedTransformer } from './model.js';
 
 /** Per head: the heads and their width dh. */
@@ -54,8 +52,7 @@ export function crossKeysGraph(model: MaskedTransformer, batch: number, textLeng
 export function stepGraph(model: MaskedTransformer, batch: number, textLength: number): GraphSpec {
   const c = model.config;
   const n = model.tokens;
-  const vars = model.variables();
-  const nn = new GraphLayers(vars);
+  const nn = new GraphLayers(model.variables());
   const { g } = nn;
   const { heads, dh } = headShape(model);
 
@@ -72,7 +69,7 @@ export function stepGraph(model: MaskedTransformer, batch: number, textLength: n
   }
 
   // the token's embedding + its position's (row + column)
-  const pos = tensorValues(() => tf.reshape(tf.add(vars['pos.row']!, vars['pos.col']!), [n, c.width])) as Float32Array;
+  const pos = model.positionValues();
   let x = g.add(g.node('Gather', [nn.weight('embed'), token]), g.node('Gather', [g.weight('pos', pos, [n, c.width]), position]));
   for (let i = 0; i < c.depth; i++) {
     const selfKeys = (own: KeysValues): KeysValues[] => {
