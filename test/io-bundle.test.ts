@@ -84,4 +84,15 @@ describe('model bundle index', () => {
     await writeFile(f, '{"library": "maskgen",');
     expect(await userError(() => readModelIndex(b))).toMatch(/model_index\.json: invalid JSON/);
   });
+
+  it("reads the bundle's sampling settings, a guidance schedule among them, and names a bad one", async () => {
+    const b = path.join(dir, 'sampling');
+    await mkdir(b);
+    const f = path.join(b, 'model_index.json');
+    const sampling = { guidance: 4, guidanceSchedule: 'linear', choiceTemperature: 12, maskFree: { strength: 0.1, revert: 0.15 } };
+    await writeFile(f, JSON.stringify({ library: 'maskgen', version: '0.1.0', parts: { vqgan: 'vqgan' }, sampling }));
+    expect((await readModelIndex(b)).sampling).toEqual(sampling);
+    await writeFile(f, JSON.stringify({ library: 'maskgen', version: '0.1.0', parts: { vqgan: 'vqgan' }, sampling: { ...sampling, guidanceSchedule: 'cosine' } }));
+    expect(await userError(() => readModelIndex(b))).toMatch(/sampling\.guidanceSchedule/);
+  });
 });

@@ -62,7 +62,7 @@ describe('tiny pipeline on coloured squares', () => {
   });
 
   it("uses the bundle's sampling settings where the options give none, and the options over them", async () => {
-    const sampling = { steps: 4, temperature: 0.5, choiceTemperature: 1, polish: { rounds: 2, share: 0.25 } };
+    const sampling = { steps: 4, guidance: 4, guidanceSchedule: 'linear' as const, temperature: 0.5, choiceTemperature: 1, polish: { rounds: 2, share: 0.25 } };
     const withDefaults = new MaskgenPipeline(pipe.tokenizer, pipe.text, pipe.transformer, undefined, sampling); // shares the models: not disposed
     const prompts = ['a red square', 'a blue square'];
     const fromBundle = await withDefaults.generate({ prompts, n: 2, seed: 3 });
@@ -72,6 +72,9 @@ describe('tiny pipeline on coloured squares', () => {
     const unpolished = await pipe.generate({ prompts, n: 2, seed: 3, ...sampling, polish: undefined });
     expect(overridden.map((im) => Array.from(im.tokens))).toEqual(unpolished.map((im) => Array.from(im.tokens)));
     expect(overridden.map((im) => Array.from(im.tokens))).not.toEqual(fromBundle.map((im) => Array.from(im.tokens)));
+    const constant = await withDefaults.generate({ prompts, n: 2, seed: 3, guidanceSchedule: 'constant' });
+    expect(constant.map((im) => Array.from(im.tokens))).toEqual((await pipe.generate({ prompts, n: 2, seed: 3, ...sampling, guidanceSchedule: 'constant' })).map((im) => Array.from(im.tokens)));
+    expect(constant.map((im) => Array.from(im.tokens))).not.toEqual(fromBundle.map((im) => Array.from(im.tokens)));
   });
 
   it('does not leak tensors across generations', async () => {

@@ -20,7 +20,7 @@ interface Args extends GlobalArgs {
   n: number;
   steps?: number;
   guidance?: number;
-  guidanceSchedule: 'constant' | 'linear';
+  guidanceSchedule?: 'constant' | 'linear';
   negativePrompt?: string;
   temperature?: number;
   choiceTemperature?: number;
@@ -72,7 +72,7 @@ export const generateCommand: CommandModule<GlobalArgs, Args> = {
       .option('n', { type: 'number', default: 4, describe: 'images per prompt' })
       .option('steps', { type: 'number', describe: "parallel decoding steps (default: the bundle's, else 12)" })
       .option('guidance', { type: 'number', describe: "classifier-free guidance scale (1 = none, 0 = ignore the prompt; default: the bundle's, else 3)" })
-      .option('guidance-schedule', { choices: ['constant', 'linear'] as const, default: 'constant' as const, describe: 'constant, or rising linearly from 1 to --guidance over the steps' })
+      .option('guidance-schedule', { choices: ['constant', 'linear'] as const, describe: "constant, or rising linearly from 1 to --guidance over the steps (default: the bundle's, else constant)" })
       .option('negative-prompt', { type: 'string', describe: 'steer away from this prompt (it replaces the empty prompt in guidance)' })
       .option('temperature', { type: 'number', describe: "token sampling temperature (0 = most likely token; default: the bundle's, else 1)" })
       .option('choice-temperature', { type: 'number', describe: "randomness of which tokens are kept at each step, annealed to 0 (default: the bundle's, else 4.5)" })
@@ -152,6 +152,7 @@ export const generateCommand: CommandModule<GlobalArgs, Args> = {
       ...given,
       steps: given.steps ?? DEFAULT_STEPS,
       guidance: given.guidance ?? DEFAULT_GUIDANCE,
+      guidanceSchedule: given.guidanceSchedule ?? 'constant',
       temperature: given.temperature ?? 1,
       choiceTemperature: given.choiceTemperature ?? DEFAULT_CHOICE_TEMPERATURE,
       plausibility: given.plausibility ?? 0,

@@ -41,6 +41,7 @@ const subfolder = z
 export const SamplingDefaultsSchema = z.strictObject({
   steps: z.number().int().min(1).optional(),
   guidance: z.number().min(0).optional(),
+  guidanceSchedule: z.enum(['constant', 'linear']).optional(),
   temperature: z.number().min(0).optional(),
   choiceTemperature: z.number().min(0).optional(),
   plausibility: z.number().min(0).max(1).optional(),
