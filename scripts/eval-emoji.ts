@@ -20,6 +20,7 @@ import { frechetDistance } from '../src/eval/frechet.js';
 import { hasCheckpoint } from '../src/io/checkpoint.js';
 import { MaskgenPipeline } from '../src/pipeline.js';
 import { speckShare } from '../src/eval/specks.js';
+import { wilsonInterval } from '../src/eval/proportion.js';
 import { samplerFlags, samplerOptions } from './sampler-flags.js';
 import { Rng } from '../src/random.js';
 
@@ -79,7 +80,7 @@ const realSpecks = meanSpecks(Array.from({ length: realBase.count }, (_, i) => i
 process.stderr.write(`specks in real emoji at ${baseSize} px: ${(100 * realSpecks).toFixed(2)}% of patches\n`);
 const refine = args.refine && pipe.refiner ? true : undefined;
 const sampler = samplerOptions(args);
-const results: Record<string, { accuracy: number; frechet: number; specks: number; seconds: number }> = {};
+const results: Record<string, { accuracy: number; accuracy95: [number, number]; frechet: number; specks: number; seconds: number }> = {};
 for (const guidance of args.guidance.split(',').map(Number)) {
   const t0 = Date.now();
   const images = await pipe.generate({ prompts, n: 1, guidance, seed: args.seed, batchSize: 50, refine, ...sampler });
@@ -92,8 +93,9 @@ for (const guidance of args.guidance.split(',').map(Number)) {
   const hits = images.filter((im, i) => pred[i] === categoryOf.get(im.prompt)).length;
   const frechet = frechetDistance(stats(pixels), realStats);
   const specks = meanSpecks(images.map((im) => (im.base ?? im.image).data));
-  results[String(guidance)] = { accuracy: hits / images.length, frechet, specks, seconds: (Date.now() - t0) / 1000 };
-  process.stderr.write(`guidance ${guidance}: ${(100 * hits / images.length).toFixed(1)}% in the prompted category, Fréchet distance to all real emoji ${frechet.toFixed(2)}, specks ${(100 * specks).toFixed(2)}% of patches\n`);
+  const ci = wilsonInterval(hits, images.length);
+  results[String(guidance)] = { accuracy: hits / images.length, accuracy95: [ci.low, ci.high], frechet, specks, seconds: (Date.now() - t0) / 1000 };
+  process.stderr.write(`guidance ${guidance}: ${(100 * hits / images.length).toFixed(1)}% in the prompted category (95 % interval ${(100 * ci.low).toFixed(1)}–${(100 * ci.high).toFixed(1)}), Fréchet distance to all real emoji ${frechet.toFixed(2)}, specks ${(100 * specks).toFixed(2)}% of patches\n`);
 }
 pipe.dispose();
 process.stdout.write(JSON.stringify({ backend, bundle: args.bundle, prompts: prompts.length, categories, chance, classifierOnRealHeldOut: realAccuracy, realSpecks, sampler, guidance: results }) + '\n');
