@@ -70,6 +70,14 @@ const prompts = new Rng(args.seed).permutation(names.length).slice(0, args.promp
 const counts = categories.map((_, k) => prompts.filter((p) => categoryOf.get(p) === k).length);
 const chance = Math.max(...counts) / prompts.length;
 
+// The same judge on the real images of the prompted names (both vendors; most of them in its own
+// training side): what an image indistinguishable from the real ones would score.
+const promptSet = new Set(prompts);
+const realOfPrompts = Array.from({ length: data.count }, (_, i) => i).filter((i) => promptSet.has(data.captions[i]!));
+const realPred = classify(judge.model, imagesToFloat32(data, realOfPrompts), judge.config);
+const realOfPromptsAccuracy = realOfPrompts.filter((i, k) => realPred[k] === labels[i]).length / realOfPrompts.length;
+process.stderr.write(`classifier on the ${realOfPrompts.length} real images of the prompted names: ${(100 * realOfPromptsAccuracy).toFixed(1)}%\n`);
+
 const pipe = await MaskgenPipeline.load(args.bundle, { refiner: args.refine ? args.refiner : false });
 // Specks (src/eval/specks.ts) in the transformer's base images, beside the same count in the real
 // emoji at the base size, token-sized patches.
@@ -98,4 +106,4 @@ for (const guidance of args.guidance.split(',').map(Number)) {
   process.stderr.write(`guidance ${guidance}: ${(100 * hits / images.length).toFixed(1)}% in the prompted category (95 % interval ${(100 * ci.low).toFixed(1)}–${(100 * ci.high).toFixed(1)}), Fréchet distance to all real emoji ${frechet.toFixed(2)}, specks ${(100 * specks).toFixed(2)}% of patches\n`);
 }
 pipe.dispose();
-process.stdout.write(JSON.stringify({ backend, bundle: args.bundle, prompts: prompts.length, categories, chance, classifierOnRealHeldOut: realAccuracy, realSpecks, sampler, guidance: results }) + '\n');
+process.stdout.write(JSON.stringify({ backend, bundle: args.bundle, prompts: prompts.length, categories, chance, classifierOnRealHeldOut: realAccuracy, classifierOnRealOfPrompts: realOfPromptsAccuracy, realSpecks, sampler, guidance: results }) + '\n');
