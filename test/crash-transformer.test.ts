@@ -5,7 +5,7 @@
  * for bit. Then `generate` on the trained bundle with a full disk: one error line, exit code 1, the
  * images written before kept whole, no half-written PNG.
  */
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { cp, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -57,6 +57,23 @@ describe('train-transformer killed and resumed', () => {
     expect(newest.state.emaUpdates).toBe(10); // the average went on across the kills
     // the bundle the run leaves is the checkpoint's: same transformer weights
     expect(await readFile(path.join(tmp, 'run', 'transformer', 'model.safetensors'))).toEqual(await readFile(path.join(tmp, 'ref', 'transformer', 'model.safetensors')));
+  });
+
+  it('resumes with the flips turned off or on (a continuation with or without mirrors), but not with another rate', async () => {
+    await cp(path.join(tmp, 'ref'), path.join(tmp, 'cont'), { recursive: true });
+    const train = { steps: 10, checkpointEvery: 3, warmup: 2, condDropout: 0.3, ema: 0.8 };
+    await tinyConfig(path.join(tmp, 'noflip.json'), { transformerTrain: { ...train, augmentFlip: false } });
+    await tinyConfig(path.join(tmp, 'otherlr.json'), { transformerTrain: { ...train, augmentFlip: true, lr: 0.01 } });
+    const resume = (config: string, steps: string) => ['train-transformer', '--config', config, '--data', 'data', '--tokenizer', 'tok', '--out', 'cont', '--batch-size', '8', '--resume', '--steps', steps];
+    const off = await maskgenChild(tmp, resume('noflip.json', '12'));
+    expect(off.code, off.stderr).toBe(0);
+    expect((await readNewest(path.join(tmp, 'cont', STORE))).step).toBe(12);
+    const on = await maskgenChild(tmp, resume('config.json', '13'));
+    expect(on.code, on.stderr).toBe(0);
+    expect((await readNewest(path.join(tmp, 'cont', STORE))).step).toBe(13);
+    const other = await maskgenChild(tmp, resume('otherlr.json', '14'));
+    expect(other.code).toBe(1);
+    expect(other.stderr).toMatch(/different config: train\.lr/);
   });
 
   it('generate with a full disk: one error line, exit code 1, earlier images whole', async () => {

@@ -62,6 +62,14 @@ function resumeKey(model: TransformerConfig, text: TextEncoderSpec, train: Trans
   return { model, text, train: augmentFlip ? { ...rest, augmentFlip } : rest };
 }
 
+/** A resume key without its flips: they too may be turned on or off when a run is resumed (a continuation with mirrors). */
+function withoutFlip(key: unknown): unknown {
+  const k = key as { train?: Record<string, unknown> };
+  if (!k?.train || !('augmentFlip' in k.train)) return key;
+  const { augmentFlip: _flip, ...train } = k.train;
+  return { ...k, train };
+}
+
 export async function runTransformerTraining(opts: TransformerRunOptions): Promise<TransformerRunResult> {
   const { data, tokenizer, train, out } = opts;
   const vq = tokenizer.config;
@@ -100,7 +108,7 @@ export async function runTransformerTraining(opts: TransformerRunOptions): Promi
   const key = resumeKey(config, opts.text, train);
   if (ckpt) {
     try {
-      checkConfig(ckpt.config, key, `${what} ${ckpt.dir}`);
+      checkConfig(withoutFlip(ckpt.config), withoutFlip(key), `${what} ${ckpt.dir}`);
     } catch (err) {
       tf.dispose([...Object.values(ckpt.weights), ...Object.values(ckpt.optimizer ?? {})]);
       trainer.dispose();
