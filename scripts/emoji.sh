@@ -13,14 +13,14 @@ stage import $M data import-emoji --vendors twitter,google --out data/emoji64 --
 $M data split --data data/emoji64 --hold-out 0.1 --train data/emoji64-train --held data/emoji64-held
 # Tokenizer: 2,048 codes of 32 dimensions, horizontal flips, 16,000 steps on the training side only,
 # measured on the held-out tenth. scripts/emoji-tok-config.json is scripts/emoji-config.json with those
-# codes and steps and 6,000 transformer steps; scripts/emoji-flip-config.json adds the transformer's flips.
+# codes and steps and 6,000 transformer steps.
 stage tokenizer $M train-tokenizer $B --config scripts/emoji-tok-config.json --data data/emoji64-train --out runs/emoji-tok8
 $M reconstruct $B --bundle runs/emoji-tok8 --data data/emoji64-held --out runs/emoji-tok8/recon-held --json
 # The transformer learns every name from all the images (two per name), with an EMA of its weights
 # (what the bundle ships): 6,000 steps on the images, then 1,500 more on the images and their mirrors
-# (resumed with flips on and a new cosine horizon): the mirrors bring back the colour words ("green heart").
+# (resumed with --flip and a new cosine horizon): the mirrors bring back the colour words ("green heart").
 stage transformer $M train-transformer $B --config scripts/emoji-tok-config.json --data data/emoji64 --tokenizer runs/emoji-tok8 --out runs/emoji10f --steps 6000 --ema 0.999
-stage transformer-flips $M train-transformer $B --config scripts/emoji-flip-config.json --data data/emoji64 --tokenizer runs/emoji-tok8 --out runs/emoji10f --resume --steps 7500 --ema 0.999
+stage transformer-flips $M train-transformer $B --config scripts/emoji-tok-config.json --data data/emoji64 --tokenizer runs/emoji-tok8 --out runs/emoji10f --resume --steps 7500 --ema 0.999 --flip
 # The refiner trains on the 64 px originals; 10% are held out (runs/emoji-refiner/holdout.json) for scripts/eval-refiner.ts.
 # (The shipped refiner is the one of the previous recipe, taken over from the earlier bundle: stopped at denoiser
 # step 660 and resumed with --steps 4500.)

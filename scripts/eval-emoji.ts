@@ -62,7 +62,8 @@ const realAccuracy = accuracyOn(judge.model, withLabels(await loadImageFolder(ar
 process.stderr.write(`classifier on the real held-out emoji: ${(100 * realAccuracy).toFixed(1)}%\n`);
 
 const stats = (images01: Float32Array) => classifierFeatureStats(judge.model, images01, judge.config);
-const realStats = stats(imagesToFloat32(data, Array.from({ length: data.count }, (_, i) => i)));
+const allReal = imagesToFloat32(data, Array.from({ length: data.count }, (_, i) => i));
+const realStats = stats(allReal);
 const labels = labelsFromField(data, 'category', categories);
 const categoryOf = new Map(data.captions.map((c, i) => [c, labels[i]!]));
 const names = [...categoryOf.keys()];
@@ -74,8 +75,8 @@ const chance = Math.max(...counts) / prompts.length;
 // training side): what an image indistinguishable from the real ones would score.
 const promptSet = new Set(prompts);
 const realOfPrompts = Array.from({ length: data.count }, (_, i) => i).filter((i) => promptSet.has(data.captions[i]!));
-const realPred = classify(judge.model, imagesToFloat32(data, realOfPrompts), judge.config);
-const realOfPromptsAccuracy = realOfPrompts.filter((i, k) => realPred[k] === labels[i]).length / realOfPrompts.length;
+const realPred = classify(judge.model, allReal, judge.config);
+const realOfPromptsAccuracy = realOfPrompts.filter((i) => realPred[i] === labels[i]).length / realOfPrompts.length;
 process.stderr.write(`classifier on the ${realOfPrompts.length} real images of the prompted names: ${(100 * realOfPromptsAccuracy).toFixed(1)}%\n`);
 
 const pipe = await MaskgenPipeline.load(args.bundle, { refiner: args.refine ? args.refiner : false });

@@ -59,7 +59,7 @@ describe('train-transformer killed and resumed', () => {
     expect(await readFile(path.join(tmp, 'run', 'transformer', 'model.safetensors'))).toEqual(await readFile(path.join(tmp, 'ref', 'transformer', 'model.safetensors')));
   });
 
-  it('resumes with the flips turned off or on (a continuation with or without mirrors), but not with another rate', async () => {
+  it('resumes with the flips turned off or on (--flip; a continuation with or without mirrors), but not with another rate', async () => {
     await cp(path.join(tmp, 'ref'), path.join(tmp, 'cont'), { recursive: true });
     const train = { steps: 10, checkpointEvery: 3, warmup: 2, condDropout: 0.3, ema: 0.8 };
     await tinyConfig(path.join(tmp, 'noflip.json'), { transformerTrain: { ...train, augmentFlip: false } });
@@ -68,7 +68,7 @@ describe('train-transformer killed and resumed', () => {
     const off = await maskgenChild(tmp, resume('noflip.json', '12'));
     expect(off.code, off.stderr).toBe(0);
     expect((await readNewest(path.join(tmp, 'cont', STORE))).step).toBe(12);
-    const on = await maskgenChild(tmp, resume('config.json', '13'));
+    const on = await maskgenChild(tmp, [...resume('noflip.json', '13'), '--flip']);
     expect(on.code, on.stderr).toBe(0);
     expect((await readNewest(path.join(tmp, 'cont', STORE))).step).toBe(13);
     const other = await maskgenChild(tmp, resume('otherlr.json', '14'));

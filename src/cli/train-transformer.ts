@@ -24,6 +24,7 @@ interface Args extends GlobalArgs {
   textEncoder?: string;
   objective?: 'masked' | 'autoregressive';
   ema?: number;
+  flip?: boolean;
 }
 
 export const trainTransformerCommand: CommandModule<GlobalArgs, Args> = {
@@ -46,6 +47,10 @@ export const trainTransformerCommand: CommandModule<GlobalArgs, Args> = {
         type: 'number',
         describe: "keep a moving average of the weights with this decay (e.g. 0.999) and ship it in the bundle; 0 = none. May be turned on with --resume. Overrides transformerTrain.ema",
       })
+      .option('flip', {
+        type: 'boolean',
+        describe: 'train on every image and its left–right mirror (--no-flip: the images alone). May be turned on or off with --resume. Overrides transformerTrain.augmentFlip',
+      })
       .option('text-encoder', {
         type: 'string',
         describe: 'use a pretrained, frozen text encoder instead of the preset\'s: a local transformers.js model folder (config.json, tokenizer.json, onnx/) or a hub id already in the local cache',
@@ -63,6 +68,7 @@ export const trainTransformerCommand: CommandModule<GlobalArgs, Args> = {
       if (!(args.ema >= 0 && args.ema < 1)) throw new UserError(`--ema must be in [0, 1), got ${args.ema}`);
       train.ema = args.ema;
     }
+    if (args.flip !== undefined) train.augmentFlip = args.flip;
     const backend = await startBackend(args);
     const tokenizer = await loadTokenizer(args.tokenizer);
 

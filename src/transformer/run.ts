@@ -56,8 +56,8 @@ export interface TransformerRunResult {
 }
 
 function resumeKey(model: TransformerConfig, text: TextEncoderSpec, train: TransformerTrainConfig): unknown {
-  // The step count, checkpoint spacing and EMA may change when a run is resumed.
-  // Flips are in the key only when on, so that runs from before the option resume as they were.
+  // The step count, checkpoint spacing and EMA may change when a run is resumed; so may the flips
+  // (compared through `withoutFlip`), which the saved key records only when on.
   const { steps: _steps, checkpointEvery: _every, ema: _ema, augmentFlip, ...rest } = train;
   return { model, text, train: augmentFlip ? { ...rest, augmentFlip } : rest };
 }
