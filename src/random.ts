@@ -43,6 +43,29 @@ export class Rng {
     return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);
   }
 
+  /**
+   * Fills `out` with standard normal samples, `scale` times, added to what is there when `add`.
+   * Box–Muller keeping both values of each pair (cos and sin): half the logarithms, roots and
+   * uniform draws of `normal()` per sample, for a training step's noise. Its sequence is not
+   * `normal()`'s.
+   */
+  fillNormal(out: Float32Array, scale = 1, add = false): Float32Array {
+    const n = out.length;
+    for (let i = 0; i < n; i += 2) {
+      let u = 0;
+      while (u === 0) u = this.next();
+      const r = Math.sqrt(-2 * Math.log(u)) * scale;
+      const a = 2 * Math.PI * this.next();
+      const z0 = r * Math.cos(a);
+      out[i] = add ? out[i]! + z0 : z0;
+      if (i + 1 < n) {
+        const z1 = r * Math.sin(a);
+        out[i + 1] = add ? out[i + 1]! + z1 : z1;
+      }
+    }
+    return out;
+  }
+
   /** A 31-bit seed for another generator or for a tfjs random op. */
   seed(): number {
     return Math.floor(this.next() * 2147483647);

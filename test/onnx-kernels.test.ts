@@ -8,7 +8,9 @@ import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-cpu';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ENGINE_MIN_FLOPS } from '../src/backend/onnx/kernels/matmul.js';
-import { adamwUpdate, emaUpdate, layerNorm } from '../src/nn/fused-kernels.js';
+import { adamwUpdate, emaUpdate, layerNorm, registerInPlaceAdamW } from '../src/nn/fused-kernels.js';
+import { adamwInPlace } from '../src/backend/onnx/kernels/fused.js';
+import { AdamW } from '../src/nn/optim.js';
 import { gelu } from '../src/nn/layers.js';
 import { onnxStats, registerOnnxBackend, resetOnnxStats, setProfiling } from '../src/backend/onnx/index.js';
 import { Rng } from '../src/random.js';
@@ -266,6 +268,47 @@ describe('onnx backend: fused AdamW update (MaskgenAdamW, one typed-array loop f
     }
     expect(tf.getKernel('MaskgenAdamW', 'cpu')).toBeUndefined();
     expect(tf.getKernel('MaskgenAdamW', 'onnx')).toBeDefined();
+  });
+
+  it('AdamW.apply writes the weights in place once they are the backend’s own, to the same bits as new tensors', async () => {
+    await tf.setBackend('onnx');
+    const shapes: Record<string, number[]> = { w: [64, 96], b: [96] };
+    // three steps from the same start, on onnx (in place from the second step on) and by the kernel that makes new tensors
+    const run = (inPlace: boolean) => {
+      const vars = Object.fromEntries(Object.entries(shapes).map(([k, s], i) => [k, tf.variable(tf.tensor(data({ shape: s }, 10 + i), s))]));
+      const opt = new AdamW(vars, { weightDecay: 0.1 });
+      const ids: object[][] = [];
+      for (let step = 0; step < 3; step++) {
+        const grads = Object.fromEntries(Object.entries(shapes).map(([k, s], i) => [k, tf.tensor(data({ shape: s }, 20 + 3 * step + i), s)]));
+        if (!inPlace) registerInPlaceAdamW('onnx', (entries) => entries.map(() => false));
+        opt.apply(grads, 1e-2, 0.7);
+        registerInPlaceAdamW('onnx', adamwInPlace);
+        tf.dispose(Object.values(grads));
+        ids.push(Object.values(vars).map((v) => v.dataId));
+      }
+      const out = Object.fromEntries(Object.entries({ ...vars, ...opt.state() }).map(([k, v]) => [k, v.dataSync().slice()]));
+      opt.dispose();
+      tf.dispose(Object.values(vars));
+      return { out, ids };
+    };
+    const a = run(true);
+    const b = run(false);
+    for (const k of Object.keys(b.out)) expect(Array.from(a.out[k]!), k).toEqual(Array.from(b.out[k]!));
+    // in place: the same data ids after the first step; new tensors: new ones every step
+    expect(a.ids[2]).toEqual(a.ids[1]);
+    expect(b.ids[2]![0]).not.toBe(b.ids[1]![0]);
+    // a weight whose values were read out is not written in place (the reader may keep them)
+    const p = tf.variable(tf.zeros([300]));
+    const opt = new AdamW({ p });
+    const g = tf.onesLike(p);
+    opt.apply({ p: g }, 0.1);
+    const seen = p.dataSync();
+    const id = p.dataId;
+    opt.apply({ p: g }, 0.1);
+    expect(p.dataId).not.toBe(id);
+    expect(seen[0]).toBeCloseTo(-0.1, 6);
+    tf.dispose([p, g]);
+    opt.dispose();
   });
 });
 

@@ -5,6 +5,9 @@ import { compiledSession, logitsFunction } from '../src/transformer/inference.js
 import { MaskedTransformer, type TextContext } from '../src/transformer/model.js';
 import { transformerGraph } from '../src/transformer/onnx-graph.js';
 import { expectCloseRelative, scrambleWeights } from './helpers/weights.js';
+import { AdamW } from '../src/nn/optim.js';
+import { registerOnnxBackend } from '../src/backend/onnx/index.js';
+import { wroteInPlace } from '../src/backend/onnx/backend.js';
 
 /** The transformer's forward pass compiled to one ONNX Runtime session, against the tfjs model. */
 describe('compiled transformer (one ONNX Runtime session)', () => {
@@ -75,6 +78,37 @@ describe('compiled transformer (one ONNX Runtime session)', () => {
     for (let i = 0; i < 10; i++) expect(after[i]! - before[i]!).toBeCloseTo(1, 4);
     expectClose(after, logitsFunction(m, ctx, batch, { compiled: false })(tokens));
     m.dispose();
+  });
+
+  it('compiles again when an optimizer writes the weights where they lie (AdamW in place on onnx)', async () => {
+    const previous = tf.getBackend();
+    await registerOnnxBackend();
+    await tf.setBackend('onnx');
+    const m = model(5);
+    const ctx = text();
+    const vars = m.variables();
+    const opt = new AdamW(vars);
+    const step = () => {
+      const grads = Object.fromEntries(Object.entries(vars).map(([k, v]) => [k, tf.onesLike(v)]));
+      opt.apply(grads, 0.05);
+      tf.dispose(Object.values(grads));
+    };
+    step(); // assigns new tensors: the weights' buffers are the backend's own from here on
+    const first = compiledSession(m, batch, length);
+    const before = logitsFunction(m, ctx, batch, { compiled: true })(tokens);
+    // baking read the weights out, so this step gives them new buffers (and new data ids) …
+    step();
+    expect(compiledSession(m, batch, length)).not.toBe(first);
+    const after = logitsFunction(m, ctx, batch, { compiled: true })(tokens);
+    expect(Math.max(...after.map((v, i) => Math.abs(v - before[i]!)))).toBeGreaterThan(1e-3);
+    expectClose(after, logitsFunction(m, ctx, batch, { compiled: false })(tokens));
+    // … and a write in place, under the same data id, invalidates the session as well
+    const second = compiledSession(m, batch, length);
+    wroteInPlace(vars['head.b']!.dataId);
+    expect(compiledSession(m, batch, length)).not.toBe(second);
+    opt.dispose();
+    m.dispose();
+    await tf.setBackend(previous);
   });
 
   it('names every weight it bakes in and refuses a wrong token count or text batch', () => {

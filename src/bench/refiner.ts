@@ -9,7 +9,7 @@ import { RefinerTrainSchema, type RefinerConfig } from '../diffusion-refiner/con
 import { Refiner } from '../diffusion-refiner/refiner.js';
 import { AutoencoderTrainer, DenoiserTrainer } from '../diffusion-refiner/trainer.js';
 import { compiledByDefault } from '../backend/onnx/model-session.js';
-import { timeMedian } from './timing.js';
+import { pairedRatio, timeInterleavedStats, timeMedian } from './timing.js';
 import { FixedText } from './transformer.js';
 
 export interface RefineBench {
@@ -28,12 +28,16 @@ export interface RefineBench {
   msPerSamplerStep: number;
   autoencoderBatchSize: number;
   msPerAutoencoderStep: number;
-  /** When compiled: the autoencoder's per-kernel (tfjs autograd) step measured in the same run, and how many times slower it is. */
+  /**
+   * When compiled: the autoencoder's per-kernel (tfjs autograd) step measured in the same run, taken
+   * in turn with the compiled one, and how many times slower it is (the median of the ratios of the
+   * two steps of each round, which a host whose speed wanders affects least).
+   */
   msPerAutoencoderStepPerKernel?: number;
   autoencoderSpeedup?: number;
   batchSize: number;
   msPerDenoiserStep: number;
-  /** When compiled: the denoiser's per-kernel (tfjs autograd) step measured in the same run, and how many times slower it is. */
+  /** When compiled: the denoiser's per-kernel step, as the autoencoder's. */
   msPerDenoiserStepPerKernel?: number;
   denoiserSpeedup?: number;
 }
@@ -60,27 +64,25 @@ export async function benchRefine(config: RefinerConfig, o: RefineBenchOptions):
 
   const train = RefinerTrainSchema.parse({ batchSize: o.batchSize, autoencoderBatchSize: o.autoencoderBatchSize, steps: 1000, warmup: 10 });
   const x = tf.randomUniform([o.autoencoderBatchSize, config.size, config.size, config.channels], -1, 1, 'float32', 3) as tf.Tensor4D;
-  const timeAutoencoder = async (aeCompiled: boolean) => {
-    const ae = new AutoencoderTrainer(refiner.autoencoder, train, { compiled: aeCompiled });
-    const ms = await timeMedian(() => void ae.trainStep(x), o.runs, 2);
-    ae.dispose();
-    return ms;
-  };
-  const msAe = await timeAutoencoder(compiled);
-  const msAePerKernel = compiled ? await timeAutoencoder(false) : undefined;
+  // compiled and per-kernel steps interleaved, as bench tokenizer does: this host's throughput
+  // wanders 2–3× within seconds, and their ratio should see the same machine
+  const aeTrainers = { compiled: new AutoencoderTrainer(refiner.autoencoder, train, { compiled }), ...(compiled ? { perKernel: new AutoencoderTrainer(refiner.autoencoder, train, { compiled: false }) } : {}) };
+  const ae = await timeInterleavedStats(Object.fromEntries(Object.entries(aeTrainers).map(([k, t]) => [k, () => void t.trainStep(x)])), o.runs, 2, 1);
+  for (const t of Object.values(aeTrainers)) t.dispose();
+  const msAe = ae.compiled!.median;
+  const msAePerKernel = ae.perKernel?.median;
+  const aeSpeedup = ae.perKernel ? pairedRatio(ae.perKernel, ae.compiled!) : undefined;
   x.dispose();
 
   const latents = Float32Array.from({ length: o.batchSize * refiner.latentSize }, (_, i) => Math.cos(i * 0.11));
   const lowBatch = Float32Array.from({ length: o.batchSize * low * low * config.channels }, (_, i) => Math.sin(i * 0.23));
   const captions = Array.from({ length: o.batchSize }, (_, i) => `caption ${i}`);
-  const timeDenoiser = async (dnCompiled: boolean) => {
-    const dn = new DenoiserTrainer(refiner, train, { compiled: dnCompiled });
-    const ms = await timeMedian(() => void dn.trainStep(latents, lowBatch, captions), o.runs, 2);
-    dn.dispose();
-    return ms;
-  };
-  const msDn = await timeDenoiser(compiled);
-  const msDnPerKernel = compiled ? await timeDenoiser(false) : undefined;
+  const dnTrainers = { compiled: new DenoiserTrainer(refiner, train, { compiled }), ...(compiled ? { perKernel: new DenoiserTrainer(refiner, train, { compiled: false }) } : {}) };
+  const dn = await timeInterleavedStats(Object.fromEntries(Object.entries(dnTrainers).map(([k, t]) => [k, () => void t.trainStep(latents, lowBatch, captions)])), o.runs, 2, 1);
+  for (const t of Object.values(dnTrainers)) t.dispose();
+  const msDn = dn.compiled!.median;
+  const msDnPerKernel = dn.perKernel?.median;
+  const dnSpeedup = dn.perKernel ? pairedRatio(dn.perKernel, dn.compiled!) : undefined;
   refiner.dispose();
   return {
     backend: tf.getBackend(),
@@ -94,9 +96,9 @@ export async function benchRefine(config: RefinerConfig, o: RefineBenchOptions):
     msPerSamplerStep: msRefine / o.steps,
     autoencoderBatchSize: o.autoencoderBatchSize,
     msPerAutoencoderStep: msAe,
-    ...(msAePerKernel === undefined ? {} : { msPerAutoencoderStepPerKernel: msAePerKernel, autoencoderSpeedup: msAePerKernel / msAe }),
+    ...(msAePerKernel === undefined ? {} : { msPerAutoencoderStepPerKernel: msAePerKernel, autoencoderSpeedup: aeSpeedup }),
     batchSize: o.batchSize,
     msPerDenoiserStep: msDn,
-    ...(msDnPerKernel === undefined ? {} : { msPerDenoiserStepPerKernel: msDnPerKernel, denoiserSpeedup: msDnPerKernel / msDn }),
+    ...(msDnPerKernel === undefined ? {} : { msPerDenoiserStepPerKernel: msDnPerKernel, denoiserSpeedup: dnSpeedup }),
   };
 }

@@ -9,7 +9,7 @@ import type { VqganConfig, VqganTrainConfig } from '../vqgan/config.js';
 import { vqganFlops } from '../vqgan/flops.js';
 import { VitVqgan } from '../vqgan/model.js';
 import { TokenizerTrainer } from '../vqgan/trainer.js';
-import { timeInterleaved, timeMedian } from './timing.js';
+import { pairedRatio, timeInterleavedStats, timeMedian } from './timing.js';
 
 export interface TokenizerBench {
   backend: string;
@@ -17,7 +17,7 @@ export interface TokenizerBench {
   compiled: boolean;
   batchSize: number;
   msPerTrainStep: number;
-  /** When compiled: the per-kernel (tfjs autograd) step measured in the same run, and how many times slower it is. */
+  /** When compiled: the per-kernel (tfjs autograd) step measured in the same run, taken in turn with the compiled one, and how many times slower it is (the median of the two steps' ratio in each round). */
   msPerTrainStepPerKernel?: number;
   trainSpeedup?: number;
   trainImagesPerSec: number;
@@ -41,10 +41,11 @@ export async function benchTokenizer(model: VqganConfig, train: VqganTrainConfig
   // compiled and per-kernel steps taken in turn (on the same weights), so that a varying load weighs on both alike
   const trainers: Record<string, TokenizerTrainer> = { perKernel: trainer(false) };
   if (compiled) trainers.compiled = trainer(true);
-  const ms = await timeInterleaved(Object.fromEntries(Object.entries(trainers).map(([k, t]) => [k, () => void t.trainStep(images)])), runs, 2);
+  const ms = await timeInterleavedStats(Object.fromEntries(Object.entries(trainers).map(([k, t]) => [k, () => void t.trainStep(images)])), runs, 2, 1);
   for (const t of Object.values(trainers)) t.dispose();
-  const trainMs = ms.compiled ?? ms.perKernel!;
-  const perKernelMs = compiled ? ms.perKernel : undefined;
+  const trainMs = (ms.compiled ?? ms.perKernel!).median;
+  const perKernelMs = compiled ? ms.perKernel!.median : undefined;
+  const speedup = compiled ? pairedRatio(ms.perKernel!, ms.compiled!) : undefined;
   const tokens = vq.encode(images);
   const encodeMs = await timeMedian(() => {
     const t = vq.encode(images);
@@ -65,7 +66,7 @@ export async function benchTokenizer(model: VqganConfig, train: VqganTrainConfig
     compiled,
     batchSize: b,
     msPerTrainStep: trainMs,
-    ...(perKernelMs === undefined ? {} : { msPerTrainStepPerKernel: perKernelMs, trainSpeedup: perKernelMs / trainMs }),
+    ...(perKernelMs === undefined ? {} : { msPerTrainStepPerKernel: perKernelMs, trainSpeedup: speedup }),
     trainImagesPerSec: (1000 * b) / trainMs,
     encodeImagesPerSec: (1000 * b) / encodeMs,
     decodeImagesPerSec: (1000 * b) / decodeMs,

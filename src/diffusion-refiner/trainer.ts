@@ -110,13 +110,12 @@ export class DenoiserTrainer extends Optimized {
       const t = this.rng.int(T);
       timesteps[i] = t;
       const x0 = latents.subarray(i * per, (i + 1) * per);
-      const eps = new Float32Array(per);
-      for (let j = 0; j < per; j++) eps[j] = this.rng.normal();
+      const eps = this.rng.fillNormal(new Float32Array(per));
       xt.set(addNoise(x0, eps, r.alphasCumprod[t]!), i * per);
       target.set(velocity(x0, eps, r.alphasCumprod[t]!), i * per);
       const a = this.rng.next() * this.train.maxAugment;
       augment[i] = a;
-      for (let j = 0; j < lowPer; j++) lowAug[i * lowPer + j]! += a * this.rng.normal();
+      this.rng.fillNormal(lowAug.subarray(i * lowPer, (i + 1) * lowPer), a, true);
     }
     const prompts = captions.map((cap) => (this.rng.next() < this.train.condDropout ? '' : cap));
     if (this.compiled) return this.compiledGrads({ latents: xt, target, low: lowAug, timesteps, augment }, prompts);

@@ -101,6 +101,34 @@ export function adamwUpdate(p: tf.Tensor, m: tf.Tensor, v: tf.Tensor, g: tf.Tens
   });
 }
 
+/** One parameter of a whole AdamW step: its weight, moments and gradient, and its lr · weight decay. */
+export interface AdamWEntry {
+  p: tf.Tensor;
+  m: tf.Tensor;
+  v: tf.Tensor;
+  g: tf.Tensor;
+  decay: number;
+}
+
+/**
+ * A backend's AdamW step over many parameters at once that writes p, m and v where they lie, with
+ * `adamwUpdate`'s formula and float32 coefficients (so that its results equal `adamwUpdate`'s to
+ * the bit); for each entry, whether it could (a buffer something else may see is left alone).
+ */
+export type InPlaceAdamW = (entries: readonly AdamWEntry[], c: Omit<AdamWCoefficients, 'decay'>) => boolean[];
+
+const inPlaceAdamWs = new Map<string, InPlaceAdamW>();
+
+/** Registers `fn` as `backend`'s in-place AdamW (the onnx backend does). */
+export function registerInPlaceAdamW(backend: string, fn: InPlaceAdamW): void {
+  inPlaceAdamWs.set(backend, fn);
+}
+
+/** The current backend's in-place AdamW, if it has one. */
+export function inPlaceAdamW(): InPlaceAdamW | undefined {
+  return inPlaceAdamWs.get(tf.getBackend());
+}
+
 /**
  * One step of a moving average: a' = d·a + (1 − d)·w. One kernel call (one pass over a and w) on
  * backends that register `MaskgenEma` (the onnx backend), three ops elsewhere.

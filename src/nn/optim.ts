@@ -4,7 +4,7 @@
  * Gradients are computed elsewhere and handed in, so that data-parallel workers can average them first.
  */
 import * as tf from '@tensorflow/tfjs';
-import { adamwUpdate } from './fused-kernels.js';
+import { adamwUpdate, inPlaceAdamW, type AdamWEntry } from './fused-kernels.js';
 
 export interface AdamWOptions {
   beta1?: number;
@@ -51,18 +51,25 @@ export class AdamW {
       invBias2: 1 / (1 - Math.pow(this.beta2, this.step)),
       eps: this.eps,
     };
+    const entries: (AdamWEntry & { name: string })[] = [];
     for (const [name, g] of Object.entries(grads)) {
       const p = this.vars[name];
       const m = this.m.get(name);
       const v = this.v.get(name);
       if (!p || !m || !v) continue;
-      const decay = this.weightDecay > 0 && this.decay(name, p) ? lr * this.weightDecay : 0;
-      const [p1, m1, v1] = adamwUpdate(p, m, v, g, { ...common, decay });
-      p.assign(p1);
-      m.assign(m1);
-      v.assign(v1);
-      tf.dispose([p1, m1, v1]);
+      entries.push({ name, p, m, v, g, decay: this.weightDecay > 0 && this.decay(name, p) ? lr * this.weightDecay : 0 });
     }
+    // where the backend can, one pass over every parameter that writes p, m, v where they lie (no
+    // new tensors, no assign); the others (and every parameter elsewhere) as new tensors, assigned
+    const done = inPlaceAdamW()?.(entries, common) ?? [];
+    entries.forEach((e, i) => {
+      if (done[i]) return;
+      const [p1, m1, v1] = adamwUpdate(e.p, e.m, e.v, e.g, { ...common, decay: e.decay });
+      (e.p as tf.Variable).assign(p1);
+      (e.m as tf.Variable).assign(m1);
+      (e.v as tf.Variable).assign(v1);
+      tf.dispose([p1, m1, v1]);
+    });
   }
 
   /** The state as named tensors (`m/<var>`, `v/<var>`); the step goes in the checkpoint's state.json. */

@@ -6,7 +6,7 @@
 import type * as tf from '@tensorflow/tfjs';
 import { engine as tfEngine } from '@tensorflow/tfjs';
 import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
-import { disown, release } from './pool.js';
+import { disown, isOwned, release } from './pool.js';
 
 type DataId = object;
 
@@ -63,4 +63,31 @@ export function peekFloat32(t: tf.Tensor): Float32Array {
   const backend = t.dtype === 'float32' ? (tfEngine().backend as MathBackendCPU) : undefined;
   const values = backend instanceof OnnxBackend ? backend.data.get(t.dataId)?.values : undefined;
   return values instanceof Float32Array ? values : (t.dataSync() as Float32Array);
+}
+
+/**
+ * A float32 tensor's values, when they may be written in place: the tensor lives in the onnx
+ * backend, no other tensor shares its data (a reshape or a variable made from it would), and the
+ * array is one a kernel allocated that was never read out or viewed (pool.ts `isOwned`). Otherwise
+ * undefined. Whoever writes calls `wroteInPlace`, so that what was built from the old values (a
+ * session with the weights baked in) knows they changed.
+ */
+export function exclusiveFloat32(t: tf.Tensor): Float32Array | undefined {
+  const backend = tfEngine().backend;
+  if (t.dtype !== 'float32' || !(backend instanceof OnnxBackend)) return undefined;
+  const entry = backend.data.get(t.dataId);
+  const values = entry?.values;
+  return entry && entry.refCount === 1 && values instanceof Float32Array && isOwned(values) ? values : undefined;
+}
+
+const writes = new WeakMap<DataId, number>();
+
+/** Records that the values of `dataId` were changed in place. */
+export function wroteInPlace(dataId: DataId): void {
+  writes.set(dataId, (writes.get(dataId) ?? 0) + 1);
+}
+
+/** How many times the values of `dataId` were changed in place (0: never): with the data id, what identifies its contents. */
+export function inPlaceWrites(dataId: DataId): number {
+  return writes.get(dataId) ?? 0;
 }

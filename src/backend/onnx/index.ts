@@ -29,7 +29,8 @@ import { elementwiseKernels } from './kernels/elementwise.js';
 import { layoutKernels } from './kernels/layout.js';
 import { matMulKernels } from './kernels/matmul.js';
 import { poolKernels } from './kernels/pool.js';
-import { fusedKernels } from './kernels/fused.js';
+import { adamwInPlace, fusedKernels } from './kernels/fused.js';
+import { registerInPlaceAdamW } from '../../nn/fused-kernels.js';
 import { reduceKernels } from './kernels/reduce.js';
 import type { Kernel, KernelArgs, OnnxKernel } from './kernels/util.js';
 
@@ -70,6 +71,7 @@ export async function registerOnnxBackend(opts: BackendOptions = {}): Promise<vo
   for (const f of fusedKernels) {
     if (!tf.getKernel(f.name, BACKEND_NAME)) tf.registerKernel({ kernelName: f.name, backendName: BACKEND_NAME, kernelFunc: f.run as unknown as tf.KernelFunc });
   }
+  registerInPlaceAdamW(BACKEND_NAME, adamwInPlace);
   registered = true;
 }
 

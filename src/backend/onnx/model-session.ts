@@ -9,6 +9,7 @@ import { createNativeSession, type NativeSession, type OrtData, type OrtTensor }
 import { BACKEND_NAME } from './index.js';
 import { buildModel, type GraphSpec, type ValueSpec } from './graphs.js';
 import { sessionConfig } from './sessions.js';
+import { inPlaceWrites } from './backend.js';
 
 /** Whether models run as compiled sessions unless told otherwise: when the tfjs backend is `onnx`. */
 export function compiledByDefault(): boolean {
@@ -75,6 +76,8 @@ function allocate(v: ValueSpec): OrtData {
 interface Compiled {
   /** The weights' data ids when compiled: tfjs gives a variable a new one whenever it is assigned. */
   weights: object[];
+  /** And how many times each had been written in place then (an optimizer may update weights where they lie). */
+  writes: number[];
   sessions: Map<string, ModelSession>;
 }
 
@@ -82,14 +85,15 @@ const compiledModels = new WeakMap<object, Compiled>();
 
 /**
  * The session for `owner` (a model) under `key` (e.g. its batch size), built from `build()` on first
- * use and kept while `weights` stay the same: once any of them has been assigned (by training, by
- * loading), the next call builds afresh.
+ * use and kept while `weights` stay the same: once any of them has been assigned or written in place
+ * (by training, by loading), the next call builds afresh.
  */
 export function cachedModelSession(owner: object, weights: Record<string, { dataId: object }>, key: string, build: () => GraphSpec): ModelSession {
   const ids = Object.values(weights).map((v) => v.dataId);
+  const writes = ids.map(inPlaceWrites);
   let entry = compiledModels.get(owner);
-  if (!entry || entry.weights.length !== ids.length || entry.weights.some((id, i) => id !== ids[i])) {
-    entry = { weights: ids, sessions: new Map() };
+  if (!entry || entry.weights.length !== ids.length || entry.weights.some((id, i) => id !== ids[i] || entry!.writes[i] !== writes[i])) {
+    entry = { weights: ids, writes, sessions: new Map() };
     compiledModels.set(owner, entry);
   }
   let session = entry.sessions.get(key);

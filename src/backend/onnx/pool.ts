@@ -35,19 +35,17 @@ export interface PoolStats {
 }
 const stats: PoolStats = { hits: 0, misses: 0, freeBytes: 0 };
 
-/** Arrays below this size are left to the garbage collector (cheap, and not worth the bookkeeping). */
+/** Arrays below this size are left to the garbage collector when released (cheap, and not worth keeping). */
 const MIN_POOLED_BYTES = 16 * 1024;
 
 export function takeFloat32(size: number): Float32Array {
-  if (size * 4 < MIN_POOLED_BYTES) return new Float32Array(size);
-  const out = new Float32Array(takeBuffer(size * 4), 0, size);
+  const out = size * 4 < MIN_POOLED_BYTES ? new Float32Array(size) : new Float32Array(takeBuffer(size * 4), 0, size);
   owned.add(out);
   return out;
 }
 
 export function takeInt32(size: number): Int32Array {
-  if (size * 4 < MIN_POOLED_BYTES) return new Int32Array(size);
-  const out = new Int32Array(takeBuffer(size * 4), 0, size);
+  const out = size * 4 < MIN_POOLED_BYTES ? new Int32Array(size) : new Int32Array(takeBuffer(size * 4), 0, size);
   owned.add(out);
   return out;
 }
@@ -69,7 +67,7 @@ export function release(values: unknown): void {
   if (!ArrayBuffer.isView(values) || !owned.has(values)) return;
   owned.delete(values);
   const buf = values.buffer as ArrayBuffer;
-  if (buf.byteLength > maxFreeBytes) return;
+  if (buf.byteLength < MIN_POOLED_BYTES || buf.byteLength > maxFreeBytes) return;
   // make room by dropping the buffers that have waited longest: the pool follows the sizes in use
   for (const [old, bytes] of age) {
     if (freeBytes + buf.byteLength <= maxFreeBytes) break;
@@ -90,6 +88,10 @@ export function disown(values: unknown): void {
   if (values !== null && typeof values === 'object') owned.delete(values);
 }
 
+/**
+ * Whether `values` is an array this module handed out that nothing but its tensor has seen (any
+ * size): one that may be written in place (see backend.ts `exclusiveFloat32`).
+ */
 export function isOwned(values: unknown): boolean {
   return values !== null && typeof values === 'object' && owned.has(values);
 }
