@@ -13,7 +13,7 @@ import type { TextEncoder, TextEncoding } from '../text/encoder.js';
 import { TransformerTrainSchema, type TransformerConfig } from '../transformer/config.js';
 import { compiledByDefault } from '../backend/onnx/model-session.js';
 import { BACKEND_NAME } from '../backend/onnx/index.js';
-import { gflopsOf, sgemmProbe } from './sgemm.js';
+import { gflopsOf, SGEMM_SHAPES, sgemmProbe } from './sgemm.js';
 import { logitsFunction } from '../transformer/inference.js';
 import { MaskedTransformer } from '../transformer/model.js';
 import { TransformerTrainer } from '../transformer/trainer.js';
@@ -71,10 +71,10 @@ export interface TrainTransformerBench {
   tokensPerSec: number;
   gflops: number;
   /**
-   * On onnx: the machine's sgemm limit (`sgemmProbe`: back-to-back large MatMuls, timed between the
-   * steps so that both see the same load; median of the runs), and the step's share of it: the
-   * median over the runs of the step's GFLOP/s over the probe's right after it, since this host's
-   * throughput wanders within seconds. `sgemmBestGflops` is the probe's fastest run.
+   * On onnx: the machine's sgemm limit (sgemm.ts: in each round the faster of two back-to-back
+   * MatMul probes timed between the steps; the median over rounds), and the step's share of it: the
+   * median over the rounds of the step's GFLOP/s over that round's limit, since this host's
+   * throughput wanders within seconds. `sgemmBestGflops` is the fastest round's limit.
    */
   sgemmGflops?: number;
   sgemmBestGflops?: number;
@@ -89,15 +89,21 @@ export async function benchTrainTransformer(config: TransformerConfig, batchSize
   const tokens = Int32Array.from({ length: batchSize * n }, (_, i) => (i * 7919) % config.codebookSize);
   const captions = Array.from({ length: batchSize }, (_, i) => `caption ${i}`);
   const step = () => void trainer.trainStep(tokens, captions);
-  const probe = tf.getBackend() === BACKEND_NAME ? sgemmProbe() : undefined;
+  const probes = tf.getBackend() === BACKEND_NAME ? SGEMM_SHAPES.map((shape) => sgemmProbe(shape)) : undefined;
   let ms: number;
   const stepFlop = 3 * transformerFlops(config, textTokens) * batchSize;
   let sgemm: { gflops: number; best: number; share: number } | undefined;
-  if (probe) {
-    const t = await timeInterleavedStats({ step, probe: probe.run }, runs, 2);
-    ms = t.step.median;
-    const shares = t.step.times.map((stepMs, i) => gflopsOf(stepFlop, stepMs) / gflopsOf(probe.flop, t.probe.times[i]!));
-    sgemm = { gflops: gflopsOf(probe.flop, t.probe.median), best: gflopsOf(probe.flop, t.probe.min), share: median(shares) };
+  if (probes) {
+    const fns: Record<string, () => void> = { step, ...Object.fromEntries(probes.map((p, j) => [`probe${j}`, p.run])) };
+    const t = await timeInterleavedStats(fns, runs, 2);
+    ms = t.step!.median;
+    // each round's limit: the faster probe of that round
+    const limits = t.step!.times.map((_, i) => Math.max(...probes.map((p, j) => gflopsOf(p.flop, t[`probe${j}`]!.times[i]!))));
+    sgemm = {
+      gflops: median(limits),
+      best: Math.max(...limits),
+      share: median(t.step!.times.map((stepMs, i) => gflopsOf(stepFlop, stepMs) / limits[i]!)),
+    };
   } else ms = await timeMedian(step, runs, 2);
   trainer.dispose();
   model.dispose();
