@@ -12,6 +12,7 @@ import { UserError } from '../errors.js';
 import { fsError, writeFileAtomic } from '../io/atomic.js';
 import { hasTrainingCheckpoint, loadTrainingCheckpoint, type Checkpoint, type ResumeFrom } from '../io/checkpoint.js';
 import { Rng } from '../random.js';
+import { lockRun } from '../io/run-lock.js';
 
 /** What a run's `resume` option takes: false (start a new run), true (= 'latest'), or which checkpoint. */
 export type Resume = boolean | ResumeFrom | undefined;
@@ -115,10 +116,12 @@ export async function trainingLoop<M extends object>(o: LoopOptions<M>): Promise
 }
 
 /**
- * Whether the checkpoint store `ckptDir` holds a run to resume; refuses to start over an existing
- * run without `resume`, and to resume when there is nothing there.
+ * Takes the run folder's lock (io/run-lock.ts: one training process per folder), then says whether
+ * the checkpoint store `ckptDir` holds a run to resume; refuses to start over an existing run
+ * without `resume`, and to resume when there is nothing there.
  */
 export async function checkResume(out: string, ckptDir: string, resume: Resume): Promise<boolean> {
+  lockRun(out);
   const exists = await hasTrainingCheckpoint(ckptDir);
   if (exists && !resumeFrom(resume)) throw new UserError(`${out} already holds a training run; pass --resume to continue it or choose another --out`);
   if (!exists && resumeFrom(resume)) throw new UserError(`nothing to resume in ${out} (no ${ckptDir})`);
