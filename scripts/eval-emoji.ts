@@ -9,6 +9,7 @@
  *
  *   npx tsx scripts/eval-emoji.ts --bundle models/maskgen-emoji-small --classifier runs/emoji64-classifier
  *   npx tsx scripts/eval-emoji.ts ... --temperature 0.8 --choice-temperature 2 --steps 16   # a sampler setting
+ *   npx tsx scripts/eval-emoji.ts ... --prompts 2000 --ceiling   # also what this tokenizer and refiner allow at best
  */
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
@@ -23,6 +24,7 @@ import { speckShare } from '../src/eval/specks.js';
 import { wilsonInterval } from '../src/eval/proportion.js';
 import { samplerFlags, samplerOptions } from './sampler-flags.js';
 import { Rng } from '../src/random.js';
+import type { RawImage } from '../src/data/images.js';
 
 const args = await samplerFlags(yargs(hideBin(process.argv)))
   .option('bundle', { type: 'string', demandOption: true })
@@ -36,6 +38,11 @@ const args = await samplerFlags(yargs(hideBin(process.argv)))
   .option('guidance', { type: 'string', default: '0,3' })
   .option('refine', { type: 'boolean', default: true })
   .option('seed', { type: 'number', default: 1 })
+  .option('ceiling', {
+    type: 'boolean',
+    default: false,
+    describe: 'also judge the real images of the prompted names brought to the base size and refined, and through the tokenizer and refined: what a perfect transformer would score with this tokenizer and refiner',
+  })
   .option('backend', { type: 'string', default: 'auto' })
   .option('threads', { type: 'number' })
   .strict()
@@ -87,6 +94,28 @@ const meanSpecks = (ims: Float32Array[]) => ims.reduce((s, im) => s + speckShare
 const realBase = await loadImageFolder(args.data, { size: baseSize, channels: 3 });
 const realSpecks = meanSpecks(Array.from({ length: realBase.count }, (_, i) => imagesToFloat32(realBase, [i])));
 process.stderr.write(`specks in real emoji at ${baseSize} px: ${(100 * realSpecks).toFixed(2)}% of patches\n`);
+// The ceilings of this pipeline: the real images of the prompted names at the base size, refined
+// (what the refiner keeps), and also through the tokenizer first (what a transformer that drew every
+// name's real token grid would score).
+let ceilings: Record<string, number> | undefined;
+if (args.ceiling) {
+  if (!pipe.refiner) throw new Error('--ceiling needs a refiner to bring the base images to the classifier size');
+  const lows: RawImage<Float32Array>[] = realOfPrompts.map((i) => ({ data: imagesToFloat32(realBase, [i]), width: baseSize, height: baseSize, channels: 3 }));
+  const captions = realOfPrompts.map((i) => data.captions[i]!);
+  const judgeRefined = async (images: typeof lows): Promise<number> => {
+    const pixels = new Float32Array(images.length * size * size * 3);
+    for (let start = 0; start < images.length; start += 50) {
+      const refined = await pipe.refine(images.slice(start, start + 50), captions.slice(start, start + 50), { seed: args.seed + start });
+      refined.forEach((im, j) => pixels.set(im.data, (start + j) * size * size * 3));
+    }
+    const pred = classify(judge.model, pixels, judge.config);
+    return realOfPrompts.filter((i, j) => pred[j] === labels[i]).length / realOfPrompts.length;
+  };
+  const refined = await judgeRefined(lows);
+  const tokenized = await judgeRefined(lows.map((im) => pipe.decodeTokens(pipe.encodeImage(im), 1)[0]!));
+  ceilings = { realRefined: refined, realTokenizedRefined: tokenized };
+  process.stderr.write(`ceilings: the real images at ${baseSize} px refined ${(100 * refined).toFixed(1)}%, through the tokenizer and refined ${(100 * tokenized).toFixed(1)}%\n`);
+}
 const refine = args.refine && pipe.refiner ? true : undefined;
 const sampler = samplerOptions(args);
 const results: Record<string, { accuracy: number; accuracy95: [number, number]; frechet: number; specks: number; seconds: number }> = {};
@@ -107,4 +136,4 @@ for (const guidance of args.guidance.split(',').map(Number)) {
   process.stderr.write(`guidance ${guidance}: ${(100 * hits / images.length).toFixed(1)}% in the prompted category (95 % interval ${(100 * ci.low).toFixed(1)}–${(100 * ci.high).toFixed(1)}), Fréchet distance to all real emoji ${frechet.toFixed(2)}, specks ${(100 * specks).toFixed(2)}% of patches\n`);
 }
 pipe.dispose();
-process.stdout.write(JSON.stringify({ backend, bundle: args.bundle, prompts: prompts.length, categories, chance, classifierOnRealHeldOut: realAccuracy, classifierOnRealOfPrompts: realOfPromptsAccuracy, realSpecks, sampler, guidance: results }) + '\n');
+process.stdout.write(JSON.stringify({ backend, bundle: args.bundle, prompts: prompts.length, categories, chance, classifierOnRealHeldOut: realAccuracy, classifierOnRealOfPrompts: realOfPromptsAccuracy, ...(ceilings ? { ceilings } : {}), realSpecks, sampler, guidance: results }) + '\n');
