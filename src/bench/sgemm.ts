@@ -10,7 +10,8 @@
  * cache, not the code), while one with a 1 MB right-hand side ([2560, 1024] × [1024, 256], the
  * shape of the transformer's widest products) stays at the top level. The limit is the faster of
  * the two in each round; each is `repeats` back-to-back MatMuls, about as long as a training step,
- * timed between the steps, so that both see the same load.
+ * timed between the steps, so that both see the same load, each measured run after an unmeasured
+ * one of its own (the step's thread pool spins for a while after it and took ~25 % off the probe).
  */
 import { GraphBuilder } from '../backend/onnx/graph-builder.js';
 import { ModelSession } from '../backend/onnx/model-session.js';

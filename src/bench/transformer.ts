@@ -95,7 +95,7 @@ export async function benchTrainTransformer(config: TransformerConfig, batchSize
   let sgemm: { gflops: number; best: number; share: number } | undefined;
   if (probes) {
     const fns: Record<string, () => void> = { step, ...Object.fromEntries(probes.map((p, j) => [`probe${j}`, p.run])) };
-    const t = await timeInterleavedStats(fns, runs, 2);
+    const t = await timeInterleavedStats(fns, runs, 2, 1);
     ms = t.step!.median;
     // each round's limit: the faster probe of that round
     const limits = t.step!.times.map((_, i) => Math.max(...probes.map((p, j) => gflopsOf(p.flop, t[`probe${j}`]!.times[i]!))));
