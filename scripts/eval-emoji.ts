@@ -38,6 +38,7 @@ const args = await samplerFlags(yargs(hideBin(process.argv)))
   .option('prompts', { type: 'number', default: 200 })
   .option('guidance', { type: 'string', default: '0,3', describe: "guidance scales to generate at, comma-separated ('' for none, e.g. with --ceiling)" })
   .option('refine', { type: 'boolean', default: true })
+  .option('upsample', { choices: ['refiner', 'bicubic'] as const, default: 'refiner' as const, describe: 'how the generated base images reach the classifier size: the refiner, or bicubic upsampling' })
   .option('seed', { type: 'number', default: 1 })
   .option('ceiling', {
     type: 'boolean',
@@ -87,7 +88,7 @@ const realPred = classify(judge.model, allReal, judge.config);
 const realOfPromptsAccuracy = realOfPrompts.filter((i) => realPred[i] === labels[i]).length / realOfPrompts.length;
 process.stderr.write(`classifier on the ${realOfPrompts.length} real images of the prompted names: ${(100 * realOfPromptsAccuracy).toFixed(1)}%\n`);
 
-const pipe = await MaskgenPipeline.load(args.bundle, { refiner: args.refine ? args.refiner : false });
+const pipe = await MaskgenPipeline.load(args.bundle, { refiner: args.refine || args.ceiling ? args.refiner : false });
 // Specks (src/eval/specks.ts) in the transformer's base images, beside the same count in the real
 // emoji at the base size, token-sized patches.
 const { imageSize: baseSize, patchSize } = pipe.tokenizer.config;
@@ -121,17 +122,23 @@ if (args.ceiling) {
   ceilings = { realBicubic, realRefined: refined, realTokenizedRefined: tokenized };
   process.stderr.write(`ceilings: the real images at ${baseSize} px upsampled by bicubic ${(100 * realBicubic).toFixed(1)}%, refined ${(100 * refined).toFixed(1)}%, through the tokenizer and refined ${(100 * tokenized).toFixed(1)}%\n`);
 }
-const refine = args.refine && pipe.refiner ? true : undefined;
+const refine = args.refine && args.upsample === 'refiner' && pipe.refiner ? true : false;
 const sampler = samplerOptions(args);
 const results: Record<string, { accuracy: number; accuracy95: [number, number]; frechet: number; specks: number; seconds: number }> = {};
 for (const guidance of args.guidance.split(',').filter((g) => g.trim() !== '').map(Number)) {
   const t0 = Date.now();
   const images = await pipe.generate({ prompts, n: 1, guidance, seed: args.seed, batchSize: 50, refine, ...sampler });
-  const pixels = new Float32Array(images.length * size * size * 3);
-  images.forEach((im, i) => {
-    if (im.image.width !== size) throw new Error(`images are ${im.image.width} px, the classifier takes ${size} (run with a refiner to 64 px)`);
-    pixels.set(im.image.data, i * size * size * 3);
-  });
+  let pixels: Float32Array = new Float32Array(images.length * size * size * 3);
+  if (args.upsample === 'bicubic') {
+    const base = new Float32Array(images.length * baseSize * baseSize * 3);
+    images.forEach((im, i) => base.set(im.image.data, i * baseSize * baseSize * 3));
+    pixels = bicubicUpsample(base, images.length, baseSize, 3, size / baseSize);
+  } else {
+    images.forEach((im, i) => {
+      if (im.image.width !== size) throw new Error(`images are ${im.image.width} px, the classifier takes ${size} (run with a refiner to 64 px, or --upsample bicubic)`);
+      pixels.set(im.image.data, i * size * size * 3);
+    });
+  }
   const pred = classify(judge.model, pixels, judge.config);
   const hits = images.filter((im, i) => pred[i] === categoryOf.get(im.prompt)).length;
   const frechet = frechetDistance(stats(pixels), realStats);
@@ -141,4 +148,4 @@ for (const guidance of args.guidance.split(',').filter((g) => g.trim() !== '').m
   process.stderr.write(`guidance ${guidance}: ${(100 * hits / images.length).toFixed(1)}% in the prompted category (95 % interval ${(100 * ci.low).toFixed(1)}–${(100 * ci.high).toFixed(1)}), Fréchet distance to all real emoji ${frechet.toFixed(2)}, specks ${(100 * specks).toFixed(2)}% of patches\n`);
 }
 pipe.dispose();
-process.stdout.write(JSON.stringify({ backend, bundle: args.bundle, prompts: prompts.length, categories, chance, classifierOnRealHeldOut: realAccuracy, classifierOnRealOfPrompts: realOfPromptsAccuracy, ...(ceilings ? { ceilings } : {}), realSpecks, sampler, guidance: results }) + '\n');
+process.stdout.write(JSON.stringify({ backend, bundle: args.bundle, prompts: prompts.length, categories, chance, classifierOnRealHeldOut: realAccuracy, classifierOnRealOfPrompts: realOfPromptsAccuracy, ...(ceilings ? { ceilings } : {}), realSpecks, upsample: args.upsample, sampler, guidance: results }) + '\n');
