@@ -247,7 +247,7 @@ describe('onnx backend: fused GELU (MaskgenGelu / MaskgenGeluGrad, one session e
   });
 });
 
-describe('onnx backend: fused AdamW update (MaskgenAdamW, one typed-array loop for p, m, v)', () => {
+describe('onnx backend: fused AdamW update (MaskgenAdamW, one SIMD loop for p, m, v)', () => {
   it('matches the composite update on cpu, with and without decay and gradient scaling', async () => {
     const shape = [256, 1024];
     for (const c of [

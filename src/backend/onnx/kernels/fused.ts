@@ -2,7 +2,8 @@
  * maskgen's own fused kernels (src/nn/fused-kernels.ts) as one ONNX Runtime session each: GELU
  * forward (Mul, Sigmoid, Mul) and backward (seven element-wise nodes), LayerNorm forward and
  * backward (dx, dg, db in one run), so that an activation crosses from JS to ORT and back once
- * instead of once per op; and AdamW's update as one typed-array loop.
+ * instead of once per op; and AdamW's update and the weights' moving average as WebAssembly SIMD
+ * loops (simd.ts).
  */
 import type * as tf from '@tensorflow/tfjs';
 import { ADAMW_KERNEL, type AdamWCoefficients, type AdamWEntry, EMA_KERNEL, GELU_GRAD_KERNEL, GELU_K, GELU_KERNEL, LAYER_NORM_GRAD_KERNEL, LAYER_NORM_KERNEL } from '../../../nn/fused-kernels.js';
@@ -10,6 +11,7 @@ import { allocate, compiled, runCompiled } from '../sessions.js';
 import { float, int, ints, type GraphSpec, type NodeSpec } from '../graphs.js';
 import { runToTensor, sizeOf, valuesOf, type KernelArgs } from './util.js';
 import { exclusiveFloat32, peekFloat32, wroteInPlace } from '../backend.js';
+import { adamwInto, emaInto, type AdamWNumbers } from './simd.js';
 
 const k: NodeSpec = { op: 'Constant', inputs: [], outputs: ['k'], attrs: { value_float: float(GELU_K) } };
 const one: NodeSpec = { op: 'Constant', inputs: [], outputs: ['one'], attrs: { value_float: float(1) } };
@@ -138,9 +140,10 @@ function layerNormBackward({ inputs, backend, attrs }: KernelArgs): tf.TensorInf
 
 /**
  * One AdamW update (nn/fused-kernels.ts adamwUpdate): p, m, v, g [n] and the step's nine
- * coefficients → p', m', v', as one typed-array loop. Memory-bound work like this is faster in JS
- * than as an ORT session here (measured at the peer configuration, 4.8M weights in 139 tensors:
- * ~35 ms a step against ~84), because the 1.14 binding copies every output it writes once more.
+ * coefficients → p', m', v', copies of p, m, v updated by the SIMD loop (simd.ts). Memory-bound work
+ * like this is faster outside ORT here (measured at the peer configuration, 4.8M weights in 139
+ * tensors: ~35 ms a step as a JS loop against ~84 as a session), because the 1.14 binding copies
+ * every output it writes once more.
  */
 function adamw({ inputs, backend }: KernelArgs): tf.TensorInfo[] {
   const { p, m, v, g, coef } = inputs as Record<'p' | 'm' | 'v' | 'g' | 'coef', tf.TensorInfo>;
@@ -153,7 +156,7 @@ function adamw({ inputs, backend }: KernelArgs): tf.TensorInfo[] {
   p1.set(pv);
   m1.set(mv);
   v1.set(vv);
-  adamwLoop(p1, m1, v1, gv, gs!, b1!, ob1!, b2!, ob2!, step!, ib2!, eps!, decay!);
+  adamwInto(p1, m1, v1, gv, { gs: gs!, b1: b1!, ob1: ob1!, b2: b2!, ob2: ob2!, step: step!, ib2: ib2!, eps: eps!, decay: decay! });
   return [p1, m1, v1].map((o) => backend.makeTensorInfo([...p.shape], 'float32', o));
 }
 
@@ -167,7 +170,16 @@ function adamw({ inputs, backend }: KernelArgs): tf.TensorInfo[] {
  */
 export function adamwInPlace(entries: readonly AdamWEntry[], c: Omit<AdamWCoefficients, 'decay'>): boolean[] {
   const f = Math.fround;
-  const [gs, b1, ob1, b2, ob2, step, ib2, eps] = [c.gradScale, c.beta1, 1 - c.beta1, c.beta2, 1 - c.beta2, c.stepSize, c.invBias2, c.eps].map(f) as number[];
+  const common: Omit<AdamWNumbers, 'decay'> = {
+    gs: f(c.gradScale),
+    b1: f(c.beta1),
+    ob1: f(1 - c.beta1),
+    b2: f(c.beta2),
+    ob2: f(1 - c.beta2),
+    step: f(c.stepSize),
+    ib2: f(c.invBias2),
+    eps: f(c.eps),
+  };
   return entries.map(({ p, m, v, g, decay }) => {
     const pv = exclusiveFloat32(p);
     const mv = exclusiveFloat32(m);
@@ -176,52 +188,20 @@ export function adamwInPlace(entries: readonly AdamWEntry[], c: Omit<AdamWCoeffi
     const gv = peekFloat32(g);
     const n = pv.length;
     if (mv.length !== n || vv.length !== n || gv.length !== n) return false;
-    adamwLoop(pv, mv, vv, gv, gs!, b1!, ob1!, b2!, ob2!, step!, ib2!, eps!, f(decay));
+    adamwInto(pv, mv, vv, gv, { ...common, decay: f(decay) });
     for (const t of [p, m, v]) wroteInPlace(t.dataId);
     return true;
   });
 }
 
-/**
- * The update of `adamw` and `adamwInPlace`, written into pv, mv, vv; on its own with every number
- * an argument (as a closure over them, V8 ran it 3× slower).
- */
-function adamwLoop(
-  pv: Float32Array,
-  mv: Float32Array,
-  vv: Float32Array,
-  gv: Float32Array,
-  gs: number,
-  b1: number,
-  ob1: number,
-  b2: number,
-  ob2: number,
-  step: number,
-  ib2: number,
-  eps: number,
-  decay: number,
-): void {
-  const n = pv.length;
-  for (let i = 0; i < n; i++) {
-    const gi = gv[i]! * gs;
-    const mi = mv[i]! * b1 + gi * ob1;
-    const vi = vv[i]! * b2 + gi * gi * ob2;
-    const pi = pv[i]!;
-    mv[i] = mi;
-    vv[i] = vi;
-    pv[i] = pi - ((mi * step) / (Math.sqrt(vi * ib2) + eps) + pi * decay);
-  }
-}
-
-/** One step of a moving average (nn/fused-kernels.ts emaUpdate): a, w [n] and [d, 1 − d] → d·a + (1 − d)·w, one loop. */
+/** One step of a moving average (nn/fused-kernels.ts emaUpdate): a, w [n] and [d, 1 − d] → d·a + (1 − d)·w, by the SIMD loop. */
 function ema({ inputs, backend }: KernelArgs): tf.TensorInfo {
   const { a, w, coef } = inputs as Record<'a' | 'w' | 'coef', tf.TensorInfo>;
   const n = sizeOf(a.shape);
   const [d, od] = valuesOf(backend, coef) as Float32Array;
-  const av = valuesOf(backend, a) as Float32Array;
-  const wv = valuesOf(backend, w) as Float32Array;
   const out = allocate('float32', n) as Float32Array;
-  for (let i = 0; i < n; i++) out[i] = av[i]! * d! + wv[i]! * od!;
+  out.set(valuesOf(backend, a) as Float32Array);
+  emaInto(out, valuesOf(backend, w) as Float32Array, d!, od!);
   return backend.makeTensorInfo([...a.shape], 'float32', out);
 }
 
