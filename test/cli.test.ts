@@ -42,6 +42,7 @@ describe('maskgen CLI', () => {
           expect(j.sgemmGflops).toBeGreaterThan(1);
           expect(j.sgemmBestGflops).toBeGreaterThanOrEqual(j.sgemmGflops as number);
           expect(j.ofSgemm).toBeCloseTo((j.gflops as number) / (j.sgemmGflops as number), 6);
+          expect(j.ofSgemmBest).toBeCloseTo((j.gflops as number) / (j.sgemmBestGflops as number), 6);
         }
       }
     }

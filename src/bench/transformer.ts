@@ -74,11 +74,14 @@ export interface TrainTransformerBench {
    * On onnx: the machine's sgemm limit (sgemm.ts: in each round the faster of two back-to-back
    * MatMul probes timed between the steps; the median over rounds), and the step's share of it: the
    * median over the rounds of the step's GFLOP/s over that round's limit, since this host's
-   * throughput wanders within seconds. `sgemmBestGflops` is the fastest round's limit.
+   * throughput wanders within seconds. `sgemmBestGflops` is the fastest round's limit, and
+   * `ofSgemmBest` the step's median GFLOP/s over it: a lower bound of the share that a round whose
+   * probes met a slow spell of the host cannot inflate (that round's `ofSgemm` can pass 1).
    */
   sgemmGflops?: number;
   sgemmBestGflops?: number;
   ofSgemm?: number;
+  ofSgemmBest?: number;
 }
 
 export async function benchTrainTransformer(config: TransformerConfig, batchSize: number, textTokens: number, runs = 5, compiled = compiledByDefault()): Promise<TrainTransformerBench> {
@@ -118,7 +121,7 @@ export async function benchTrainTransformer(config: TransformerConfig, batchSize
     msPerStep: ms,
     tokensPerSec: (batchSize * n * 1000) / ms,
     gflops,
-    ...(sgemm === undefined ? {} : { sgemmGflops: sgemm.gflops, sgemmBestGflops: sgemm.best, ofSgemm: sgemm.share }),
+    ...(sgemm === undefined ? {} : { sgemmGflops: sgemm.gflops, sgemmBestGflops: sgemm.best, ofSgemm: sgemm.share, ofSgemmBest: gflops / sgemm.best }),
   };
 }
 
