@@ -106,7 +106,7 @@ describe.each(['masked', 'autoregressive'] as const)('compiled transformer train
     s.model.dispose();
   });
 
-  it('trains through the trainer like autograd does, a trainable text encoder included', () => {
+  it('trains through the trainer like autograd does, the builtin text encoder inside the session', () => {
     const captions = ['a red circle', 'a blue circle', 'a green square'];
     const text = BuiltinTextEncoder.fromCaptions(captions, { dim: config.textDim, depth: 1, heads: 2, maxLength: 4, mlpRatio: 2 }, { seed: 4 });
     const model = new MaskedTransformer(config, 4);
@@ -123,6 +123,11 @@ describe.each(['masked', 'autoregressive'] as const)('compiled transformer train
     expect(viaSession.accuracy).toBeCloseTo(viaAutograd.accuracy, 6);
     expect(Object.keys(viaSession.grads).sort()).toEqual(Object.keys(viaAutograd.grads).sort());
     expect(Object.keys(viaSession.grads).some((k) => k.startsWith('text/'))).toBe(true);
+    // the encoder runs inside the session: the squares clipping uses cover its gradients too
+    let squares = 0;
+    for (const g of Object.values(viaAutograd.grads)) for (const v of g.dataSync()) squares += v * v;
+    expect([...viaSession.squares!.names].sort()).toEqual(Object.keys(viaAutograd.grads).sort());
+    expect(Math.abs(viaSession.squares!.sum - squares) / squares).toBeLessThan(1e-4);
     for (const [name, g] of Object.entries(viaAutograd.grads)) {
       try {
         expectCloseRelative(viaSession.grads[name]!.dataSync() as Float32Array, g.dataSync() as Float32Array, 2e-4, 1e-6);

@@ -171,6 +171,8 @@ export class GraphLayers {
       heads: number;
       context?: { value: string | KeysValues; length: number; bias: string; perQueryBias?: boolean };
       selfBias?: string;
+      /** `selfBias` is [B, S], one score a key (padding), instead of [B, T, S]. */
+      selfBiasPerKey?: boolean;
       selfKeys?: (own: KeysValues) => KeysValues | readonly KeysValues[];
     },
     scope: string,
@@ -178,8 +180,9 @@ export class GraphLayers {
     const { t } = this;
     const n = this.layerNorm(x, `${scope}.ln1`);
     const own = this.keysValues(n, a.batch, a.t, a.heads, `${scope}.attn`);
-    // selfBias: [B, T, S] added to the self-attention's scores (a causal mask)
-    x = t.add(x, this.attend(n, a.selfKeys ? a.selfKeys(own) : own, { batch: a.batch, t: a.t, heads: a.heads, keyBias: a.selfBias, perQueryBias: true }, `${scope}.attn`));
+    // selfBias: [B, T, S] added to the self-attention's scores (a causal mask), or [B, S] (padding)
+    const selfShape = { batch: a.batch, t: a.t, heads: a.heads, keyBias: a.selfBias, perQueryBias: !a.selfBiasPerKey };
+    x = t.add(x, this.attend(n, a.selfKeys ? a.selfKeys(own) : own, selfShape, `${scope}.attn`));
     if (a.context && this.has(`${scope}.cross.q.w`)) {
       const c = a.context;
       const kv = typeof c.value === 'string' ? this.keysValues(c.value, a.batch, c.length, a.heads, `${scope}.cross`) : c.value;

@@ -180,14 +180,21 @@ export class BuiltinTextEncoder implements TextEncoder {
   /** Nothing to prepare: the builtin encoder runs inside `encode`. */
   async prepare(_prompts: string[]): Promise<void> {}
 
+  /** What `encode` feeds its layers: token ids [B·L] and the key bias [B·L] (0, or PAD_BIAS where padding). */
+  inputs(prompts: readonly string[]): { ids: Int32Array; keyBias: Float32Array } {
+    const L = this.maxLength;
+    const { ids, lengths } = this.tokenize(prompts);
+    const keyBias = new Float32Array(prompts.length * L);
+    for (let b = 0; b < prompts.length; b++) keyBias.fill(PAD_BIAS, b * L + lengths[b]!, (b + 1) * L);
+    return { ids, keyBias };
+  }
+
   encode(prompts: string[]): TextEncoding {
     if (this.disposed) throw new Error('builtin text encoder: used after dispose()');
     if (prompts.length === 0) throw new Error('builtin text encoder: encode() needs at least one prompt');
     const B = prompts.length;
     const L = this.maxLength;
-    const { ids, lengths } = this.tokenize(prompts);
-    const bias = new Float32Array(B * L);
-    for (let b = 0; b < B; b++) bias.fill(PAD_BIAS, b * L + lengths[b]!, (b + 1) * L);
+    const { ids, keyBias: bias } = this.inputs(prompts);
     return tf.tidy(() => {
       const keyBias = tf.tensor2d(bias, [B, L]);
       let x = tf.gather(this.tokEmb, tf.tensor1d(ids, 'int32')) as tf.Tensor2D; // [B·L, D]
