@@ -11,6 +11,7 @@
  */
 import type { GraphSpec } from '../backend/onnx/graphs.js';
 import { GraphLayers } from '../nn/onnx-layers.js';
+import { graphText, type TextGraph } from '../text/onnx-graph.js';
 import { FREQ_DIM, type Denoiser } from './denoiser.js';
 
 /** The graph values of the denoiser's inputs. */
@@ -23,20 +24,23 @@ export interface DenoiserGraphInputs {
   textBias: string;
 }
 
-/** Declares the denoiser's inputs (`text` differentiable when `textGrad`, for a trainable text encoder). */
-export function denoiserInputs(nn: GraphLayers, model: Denoiser, batch: number, textLength: number, textGrad = false): DenoiserGraphInputs {
+/**
+ * Declares the denoiser's inputs: `text` differentiable when `textGrad` (for a trainable text
+ * encoder outside the session), or, with `encoder`, `text_ids` and the encoder run in the graph
+ * (text/onnx-graph.ts).
+ */
+export function denoiserInputs(nn: GraphLayers, model: Denoiser, batch: number, textLength: number, o: { textGrad?: boolean; encoder?: TextGraph } = {}): DenoiserGraphInputs {
   const c = model.config;
   const { t } = nn;
   const side = model.latentSide;
   const low = c.size / c.factor;
-  return {
-    latents: t.input('latents', 'float32', [batch, side, side, c.autoencoder.latentChannels]),
-    low: t.input('low', 'float32', [batch, low, low, c.channels]),
-    time: t.input('time', 'float32', [batch, FREQ_DIM]),
-    augment: t.input('augment', 'float32', [batch, FREQ_DIM]),
-    text: t.input('text', 'float32', [batch * textLength, c.textDim], textGrad),
-    textBias: t.input('text_bias', 'float32', [batch, textLength]),
-  };
+  const latents = t.input('latents', 'float32', [batch, side, side, c.autoencoder.latentChannels]);
+  const lowInput = t.input('low', 'float32', [batch, low, low, c.channels]);
+  const time = t.input('time', 'float32', [batch, FREQ_DIM]);
+  const augment = t.input('augment', 'float32', [batch, FREQ_DIM]);
+  const textBias = t.input('text_bias', 'float32', [batch, textLength]);
+  const text = graphText(nn, { batch, length: textLength, dim: c.textDim, textGrad: o.textGrad, encoder: o.encoder }, textBias);
+  return { latents, low: lowInput, time, augment, text, textBias };
 }
 
 /** Denoiser.predict over GraphLayers: the v-prediction [B, g·p, g·p, latentC]. */

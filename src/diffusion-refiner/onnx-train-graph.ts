@@ -14,7 +14,9 @@
  * does). What is cheap and not differentiated — the noising, the target v, the sinusoidal timestep
  * and augmentation features — is computed outside, as the tfjs path computes it. Inputs: every
  * denoiser weight, the denoiser graph's inputs (`latents` = the noisy x_t) and `target` (v) like
- * `latents`. Outputs: `loss`, `grad:<weight>`, `grad_sq`, and `grad:text` when `textGrad`.
+ * `latents`. Outputs: `loss`, `grad:<weight>`, `grad_sq`, and `grad:text` when `textGrad`. With
+ * `textEncoder` (the builtin encoder being trained) the encoder runs in the graph from `text_ids`,
+ * its weights inputs under `text:` whose gradients count in `grad_sq`.
  *
  * test/refiner-compiled-train.test.ts holds the losses and every gradient to tfjs autograd.
  */
@@ -23,6 +25,7 @@ import { GraphLayers } from '../nn/onnx-layers.js';
 import { LATENT_PENALTY, type ConvAutoencoder } from './autoencoder.js';
 import type { Denoiser } from './denoiser.js';
 import { denoiserForward, denoiserInputs } from './onnx-graph.js';
+import { textGraphWeights, type TextGraph } from '../text/onnx-graph.js';
 
 /** autoencoder.ts ResBlock: h + conv(gelu(conv(gelu(h)))). */
 function resBlock(nn: GraphLayers, h: string, scope: string): string {
@@ -60,13 +63,13 @@ export function autoencoderTrainGraph(model: ConvAutoencoder, batch: number, siz
   return g.build();
 }
 
-export function denoiserTrainGraph(model: Denoiser, o: { batch: number; textLength: number; textGrad: boolean }): GraphSpec {
+export function denoiserTrainGraph(model: Denoiser, o: { batch: number; textLength: number; textGrad: boolean; textEncoder?: TextGraph }): GraphSpec {
   const c = model.config;
   const side = model.latentSide;
   const lc = c.autoencoder.latentChannels;
-  const nn = new GraphLayers(model.variables(), 'train');
+  const nn = new GraphLayers({ ...model.variables(), ...textGraphWeights(o.textEncoder) }, 'train');
   const { t, g } = nn;
-  const inputs = denoiserInputs(nn, model, o.batch, o.textLength, o.textGrad);
+  const inputs = denoiserInputs(nn, model, o.batch, o.textLength, { textGrad: o.textGrad, encoder: o.textEncoder });
   const target = t.input('target', 'float32', [o.batch, side, side, lc]);
   const v = denoiserForward(nn, model, inputs, o.batch, o.textLength);
   // mean (v − target)², as DenoiserTrainer.computeGrads

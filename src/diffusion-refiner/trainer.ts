@@ -7,7 +7,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { valueAndGrads } from '../nn/params.js';
 import { Rng } from '../random.js';
-import { compiledStepWithText } from '../training/compiled-text.js';
+import { compiledStepWithText, type StepText } from '../training/compiled-text.js';
+import { textGraphWeights } from '../text/onnx-graph.js';
 import { Optimized, scheduleOf, type Grads, type StepMetrics } from '../training/optimized.js';
 import { compiledByDefault } from '../backend/onnx/model-session.js';
 import { runTrainStep, trainSession } from '../backend/onnx/train-step.js';
@@ -17,7 +18,6 @@ import { autoencoderTrainGraph, denoiserTrainGraph } from './onnx-train-graph.js
 import type { RefinerTrainConfig } from './config.js';
 import type { Refiner } from './refiner.js';
 import { addNoise, velocity } from './schedule.js';
-import type { TextEncoding } from '../text/encoder.js';
 
 
 export type { Grads, StepMetrics };
@@ -139,9 +139,9 @@ export class DenoiserTrainer extends Optimized {
   }
 
   /**
-   * The same batch (noised, augmented, its captions dropped) through one compiled session; a
-   * trainable text encoder takes its gradient from the session's gradient of the text embeddings
-   * (`compiledStepWithText`, as the transformer's trainer does).
+   * The same batch (noised, augmented, its captions dropped) through one compiled session, the
+   * prompts as `compiledStepWithText` gives them (as the transformer's trainer does): the builtin
+   * encoder inside the session, another trainable one through the gradient of its embeddings.
    */
   private compiledGrads(
     batch: { latents: Float32Array; target: Float32Array; low: Float32Array; timesteps: Float32Array; augment: Float32Array },
@@ -152,23 +152,22 @@ export class DenoiserTrainer extends Optimized {
     const b = prompts.length;
     const textGrad = r.text.trainable;
     const e = conditionEmbeddings(batch.timesteps, batch.augment);
-    const run = (enc: TextEncoding) => {
-      const textLength = enc.keyBias.shape[1]!;
-      const session = trainSession(model, `${b}x${textLength}|${textGrad}`, () => denoiserTrainGraph(model, { batch: b, textLength, textGrad }));
-      const step = runTrainStep(session, model.variables(), {
+    const run = (text: StepText) => {
+      const o = { batch: b, textLength: text.length, textGrad: text.textGrad, textEncoder: text.encoder };
+      const session = trainSession(model, `${b}x${text.length}|${text.key}`, () => denoiserTrainGraph(model, o));
+      const step = runTrainStep(session, { ...model.variables(), ...textGraphWeights(text.encoder) }, {
         latents: batch.latents,
         target: batch.target,
         low: batch.low,
         time: e.time,
         augment: e.augment,
-        text: enc.embeddings.dataSync() as Float32Array,
-        text_bias: enc.keyBias.dataSync() as Float32Array,
+        ...text.feeds,
       });
       return {
         grads: step.grads,
         sumSquares: step.sumSquares,
         loss: (step.out.loss as Float32Array)[0]!,
-        textGrad: textGrad ? tf.tensor(step.out['grad:text'] as Float32Array, enc.embeddings.shape, 'float32') : undefined,
+        textGrad: text.textGrad ? tf.tensor2d(step.out['grad:text'] as Float32Array, [b * text.length, r.config.textDim]) : undefined,
       };
     };
     const { out, grads, squares } = compiledStepWithText(r.text, this.vars, prompts, 'denoiser/', run);

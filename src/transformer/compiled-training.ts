@@ -10,7 +10,9 @@
 import * as tf from '@tensorflow/tfjs';
 import { runTrainStep, trainSession } from '../backend/onnx/train-step.js';
 import type { MaskedTransformer } from './model.js';
-import { TEXT_WEIGHT_PREFIX, transformerTrainGraph, type TrainGraphOptions } from './onnx-train-graph.js';
+import { embeddingsText, type StepText } from '../training/compiled-text.js';
+import { textGraphWeights } from '../text/onnx-graph.js';
+import { transformerTrainGraph, type TrainGraphOptions } from './onnx-train-graph.js';
 
 export interface CompiledGrads {
   loss: number;
@@ -34,62 +36,32 @@ export interface CompiledBatch {
   text: { embeddings: tf.Tensor2D; keyBias: tf.Tensor2D };
 }
 
-/** Loss, hits and gradients of one masked batch, computed in one ONNX Runtime session. */
+/** Loss, hits and gradients of one masked batch, computed in one ONNX Runtime session, from text embeddings. */
 export function compiledGrads(model: MaskedTransformer, batch: CompiledBatch, labelSmoothing: number, textGrad: boolean): CompiledGrads {
-  const [b, textLength] = batch.text.keyBias.shape;
+  return compiledStepGrads(model, batch, embeddingsText(batch.text, textGrad), labelSmoothing);
+}
+
+/**
+ * The same with the prompts as a compiled step takes them (training/compiled-text.ts): embeddings, or
+ * the builtin encoder run inside the session, whose gradients then come back under `text:` + their
+ * names relative to it and count in `sumSquares`.
+ */
+export function compiledStepGrads(model: MaskedTransformer, batch: Omit<CompiledBatch, 'text'>, text: StepText, labelSmoothing: number): CompiledGrads {
+  const b = text.feeds.text_bias.length / text.length;
   if (batch.input.length !== b * model.tokens) throw new Error(`transformer: ${batch.input.length} tokens for ${b} prompts of ${model.tokens}`);
-  const o: TrainGraphOptions = { batch: b, textLength, labelSmoothing, textGrad };
-  const session = trainSession(model, `${b}x${textLength}|${labelSmoothing}|${textGrad}`, () => transformerTrainGraph(model, o));
-  const { grads, sumSquares, out } = runTrainStep(session, model.variables(), {
+  const o: TrainGraphOptions = { batch: b, textLength: text.length, labelSmoothing, textGrad: text.textGrad, textEncoder: text.encoder };
+  const session = trainSession(model, `${b}x${text.length}|${labelSmoothing}|${text.key}`, () => transformerTrainGraph(model, o));
+  const { grads, sumSquares, out } = runTrainStep(session, { ...model.variables(), ...textGraphWeights(text.encoder) }, {
     tokens: batch.input,
     targets: batch.targets,
     weights: batch.weights,
-    text: batch.text.embeddings.dataSync() as Float32Array,
-    text_bias: batch.text.keyBias.dataSync() as Float32Array,
+    ...text.feeds,
   });
   return {
     loss: (out.loss as Float32Array)[0]!,
     correct: (out.correct as Float32Array)[0]!,
     grads,
     sumSquares,
-    textGrad: textGrad ? tf.tensor2d(out['grad:text'] as Float32Array, batch.text.embeddings.shape) : undefined,
+    textGrad: text.textGrad ? tf.tensor2d(out['grad:text'] as Float32Array, [b * text.length, model.config.textDim]) : undefined,
   };
-}
-
-/** A batch whose text is encoded inside the session by a builtin encoder being trained (onnx-train-graph.ts `textEncoder`). */
-export interface EncoderBatch extends Omit<CompiledBatch, 'text'> {
-  text: {
-    /** [B·L] the prompts' token ids. */
-    ids: Int32Array;
-    /** [B·L] 0 where a real token, PAD_BIAS where padding. */
-    keyBias: Float32Array;
-    /** L, the encoder's maxLength. */
-    length: number;
-    encoder: NonNullable<TrainGraphOptions['textEncoder']>;
-  };
-}
-
-/**
- * Loss, hits and gradients of one masked batch with the text encoder inside the same session: the
- * gradients come back under the model's weight names and, for the encoder's, `text:` + their
- * names relative to it; `sumSquares` covers both.
- */
-export function compiledGradsWithEncoder(model: MaskedTransformer, batch: EncoderBatch, labelSmoothing: number): CompiledGrads {
-  const { ids, keyBias, length, encoder } = batch.text;
-  const b = ids.length / length;
-  if (batch.input.length !== b * model.tokens) throw new Error(`transformer: ${batch.input.length} tokens for ${b} prompts of ${model.tokens}`);
-  const vocab = encoder.variables.tok_emb?.shape[0];
-  const sh = encoder.shape;
-  const key = `${b}x${length}|${labelSmoothing}|text ${vocab}x${sh.dim}x${sh.depth}x${sh.heads}`;
-  const o: TrainGraphOptions = { batch: b, textLength: length, labelSmoothing, textGrad: false, textEncoder: encoder };
-  const session = trainSession(model, key, () => transformerTrainGraph(model, o));
-  const textVars = Object.fromEntries(Object.entries(encoder.variables).map(([k, v]) => [`${TEXT_WEIGHT_PREFIX}${k}`, v]));
-  const { grads, sumSquares, out } = runTrainStep(session, { ...model.variables(), ...textVars }, {
-    tokens: batch.input,
-    targets: batch.targets,
-    weights: batch.weights,
-    text_ids: ids,
-    text_bias: keyBias,
-  });
-  return { loss: (out.loss as Float32Array)[0]!, correct: (out.correct as Float32Array)[0]!, grads, sumSquares };
 }

@@ -19,10 +19,9 @@
  * test/transformer-compiled-train.test.ts holds the loss and every gradient to tfjs autograd on the
  * same model.
  */
-import type * as tf from '@tensorflow/tfjs';
 import type { GraphSpec } from '../backend/onnx/graphs.js';
 import { GraphLayers } from '../nn/onnx-layers.js';
-import { builtinTextGraph, type TextGraphShape } from '../text/onnx-graph.js';
+import { graphText, textGraphWeights, type TextGraph } from '../text/onnx-graph.js';
 import { causalBiasBatch, type MaskedTransformer } from './model.js';
 
 export interface TrainGraphOptions {
@@ -31,30 +30,22 @@ export interface TrainGraphOptions {
   labelSmoothing: number;
   /** Also output the gradient of the text embeddings (`grad:text`). */
   textGrad: boolean;
-  /** A builtin text encoder to run (and train) inside the graph: its shape and its weights by their names relative to it. */
-  textEncoder?: { shape: Omit<TextGraphShape, 'batch' | 'length'>; variables: Record<string, tf.Variable> };
+  /** A builtin text encoder to run (and train) inside the graph. */
+  textEncoder?: TextGraph;
 }
-
-/** The prefix of a text encoder's weights in a training graph that runs it (`textEncoder`). */
-export const TEXT_WEIGHT_PREFIX = 'text:';
 
 export function transformerTrainGraph(model: MaskedTransformer, o: TrainGraphOptions): GraphSpec {
   const c = model.config;
   const n = model.tokens;
   const b = o.batch;
   const k = c.codebookSize;
-  const encoder = o.textEncoder;
-  if (encoder && o.textGrad) throw new Error('transformer train graph: the text encoder runs in the graph, so there is no text gradient to output');
-  const textVars = Object.fromEntries(Object.entries(encoder?.variables ?? {}).map(([k, v]) => [`${TEXT_WEIGHT_PREFIX}${k}`, v]));
-  const nn = new GraphLayers({ ...model.variables(), ...textVars }, 'train');
+  const nn = new GraphLayers({ ...model.variables(), ...textGraphWeights(o.textEncoder) }, 'train');
   const { t: tape, g } = nn;
   const tokens = tape.input('tokens', 'int32', [b * n]);
   const targets = tape.input('targets', 'int32', [b * n]);
   const weights = tape.input('weights', 'float32', [b * n]);
   const textBias = tape.input('text_bias', 'float32', [b, o.textLength]);
-  const text = encoder
-    ? builtinTextGraph(nn, tape.input('text_ids', 'int32', [b * o.textLength]), textBias, { ...encoder.shape, batch: b, length: o.textLength }, TEXT_WEIGHT_PREFIX)
-    : tape.input('text', 'float32', [b * o.textLength, c.textDim], o.textGrad);
+  const text = graphText(nn, { batch: b, length: o.textLength, dim: c.textDim, textGrad: o.textGrad, encoder: o.textEncoder }, textBias);
 
   // forward: embeddings + (row + column) positions, blocks, final LayerNorm, head
   const pos = tape.reshape(tape.add(nn.weight('pos.row'), nn.weight('pos.col')), [n, c.width]);

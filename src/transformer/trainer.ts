@@ -7,12 +7,10 @@ import * as tf from '@tensorflow/tfjs';
 import { compiledByDefault } from '../backend/onnx/model-session.js';
 import { valueAndGrads } from '../nn/params.js';
 import { Rng } from '../random.js';
-import type { TextEncoder, TextEncoding } from '../text/encoder.js';
-import { compiledStepWithText } from '../training/compiled-text.js';
+import type { TextEncoder } from '../text/encoder.js';
+import { compiledStepWithText, type StepText } from '../training/compiled-text.js';
 import { Optimized, scheduleOf, type Grads } from '../training/optimized.js';
-import { BuiltinTextEncoder } from '../text/builtin.js';
-import { compiledGrads, compiledGradsWithEncoder } from './compiled-training.js';
-import { TEXT_WEIGHT_PREFIX } from './onnx-train-graph.js';
+import { compiledStepGrads } from './compiled-training.js';
 import type { TransformerTrainConfig } from './config.js';
 import { maskBatch, maskedCrossEntropy, shiftRight } from './masking.js';
 import type { MaskedTransformer } from './model.js';
@@ -90,32 +88,14 @@ export class TransformerTrainer extends Optimized {
   }
 
   /**
-   * The same batch through one compiled ONNX Runtime session. The builtin text encoder runs inside
-   * that session (its forward and backward on the tfjs tape around the session took ~15 % of the
-   * emoji recipe's step); any other trainable encoder takes its gradient from the session's
-   * gradient of the text embeddings (`compiledStepWithText`).
+   * The same batch through one compiled ONNX Runtime session, the prompts as `compiledStepWithText`
+   * gives them (the builtin encoder inside the session; another trainable one through the gradient
+   * of its embeddings).
    */
   private compiledStep(input: Int32Array, targets: Int32Array, masked: Float32Array, prompts: string[], maskedCount: number): TransformerGrads {
-    if (this.text instanceof BuiltinTextEncoder) return this.compiledStepWithEncoder(this.text, input, targets, masked, prompts, maskedCount);
-    const run = (enc: TextEncoding) =>
-      compiledGrads(this.model, { input, targets, weights: masked, text: enc }, this.train.labelSmoothing, this.text.trainable);
+    const run = (text: StepText) => compiledStepGrads(this.model, { input, targets, weights: masked }, text, this.train.labelSmoothing);
     const { out, grads, squares } = compiledStepWithText(this.text, this.vars, prompts, 'transformer/', run);
     return { grads, loss: out.loss, accuracy: out.correct / Math.max(1, maskedCount), squares };
-  }
-
-  /** The builtin encoder and the transformer in one session; gradients renamed to the trainer's variables. */
-  private compiledStepWithEncoder(text: BuiltinTextEncoder, input: Int32Array, targets: Int32Array, masked: Float32Array, prompts: string[], maskedCount: number): TransformerGrads {
-    const c = text.config;
-    const local = text.localVariables();
-    const encoder = { shape: { dim: c.dim, depth: c.depth, heads: c.heads }, variables: local };
-    const out = compiledGradsWithEncoder(this.model, { input, targets, weights: masked, text: { ...text.inputs(prompts), length: text.maxLength, encoder } }, this.train.labelSmoothing);
-    // graph name → trainer name: the model's under transformer/, the encoder's (relative names) under text/ + its store name
-    const storeName = new Map(Object.entries(text.variables()).map(([name, v]) => [v, name]));
-    const rename = new Map<string, string>(Object.keys(this.model.variables()).map((k) => [k, `transformer/${k}`]));
-    for (const [name, v] of Object.entries(local)) rename.set(`${TEXT_WEIGHT_PREFIX}${name}`, `text/${storeName.get(v)}`);
-    const grads: Record<string, tf.Tensor> = {};
-    for (const [k, g] of Object.entries(out.grads)) grads[rename.get(k)!] = g;
-    return { grads, loss: out.loss, accuracy: out.correct / Math.max(1, maskedCount), squares: { sum: out.sumSquares, names: new Set(Object.keys(grads)) } };
   }
 
   /** Clips and applies gradients (disposing them). */
