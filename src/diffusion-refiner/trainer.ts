@@ -150,7 +150,6 @@ export class DenoiserTrainer extends Optimized {
     const r = this.refiner;
     const model = r.denoiser;
     const b = prompts.length;
-    const textGrad = r.text.trainable;
     const e = conditionEmbeddings(batch.timesteps, batch.augment);
     const run = (text: StepText) => {
       const o = { batch: b, textLength: text.length, textGrad: text.textGrad, textEncoder: text.encoder };
